@@ -1,6 +1,6 @@
 """py_pytest: a py_test whose tests are collected and run by pytest."""
 
-def py_pytest(name, srcs, deps = [], data = [], args = [], env = {}, tags = [], size = "small", **kwargs):
+def py_pytest(name, srcs, deps = [], data = [], args = [], plugins = [], env = {}, tags = [], size = "small", **kwargs):
     """Runs the pytest tests in `srcs` as one Bazel test.
 
     Args:
@@ -9,6 +9,7 @@ def py_pytest(name, srcs, deps = [], data = [], args = [], env = {}, tags = [], 
       deps: libraries the tests import; pytest itself is added.
       data: runtime files.
       args: extra pytest arguments.
+      plugins: pytest plugin modules to load (`-p`), e.g. tools.services.pytest_plugin.
       env: extra environment.
       tags: Bazel tags (`integration`, `e2e`, `requires-docker`, ...).
       size: Bazel test size.
@@ -20,7 +21,7 @@ def py_pytest(name, srcs, deps = [], data = [], args = [], env = {}, tags = [], 
         main = "//tools/bazel:pytest_main.py",
         deps = deps + ["@pypi//:pkg"],
         data = data,
-        args = ["$(location %s)" % s for s in srcs if s.endswith("_test.py")] + args,
+        args = ["$(location %s)" % s for s in srcs if s.endswith("_test.py")] + [a for p in plugins for a in ("-p", p)] + args,
         env = env,
         tags = tags,
         size = size,

@@ -70,8 +70,20 @@ def install(selected: dict[str, str], dest: Path, uv: str, python: str) -> None:
     staging = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
     requirements = staging / "requirements.txt"
     requirements.write_text("\n".join(selected[n] for n in sorted(selected)) + "\n")
-    cmd = [uv, "pip", "install", "--quiet", "--require-hashes", "--no-deps",
-           "--python", python, "--target", str(staging / "site"), "-r", str(requirements)]
+    cmd = [
+        uv,
+        "pip",
+        "install",
+        "--quiet",
+        "--require-hashes",
+        "--no-deps",
+        "--python",
+        python,
+        "--target",
+        str(staging / "site"),
+        "-r",
+        str(requirements),
+    ]
     result = subprocess.run(cmd, check=False)
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
@@ -85,7 +97,8 @@ def install(selected: dict[str, str], dest: Path, uv: str, python: str) -> None:
 
 def cache_root() -> Path:
     root = os.environ.get("FLYWHEEL_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "flywheel")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "flywheel"
+    )
     return Path(root)
 
 

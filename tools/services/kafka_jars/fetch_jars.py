@@ -37,7 +37,8 @@ def read_pins(pins_file: Path) -> dict[str, str]:
 
 def cache_dir(pom: Path, pins_file: Path) -> Path:
     root = os.environ.get("FLYWHEEL_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "flywheel")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "flywheel"
+    )
     key = hashlib.sha256(pom.read_bytes() + pins_file.read_bytes()).hexdigest()[:20]
     return Path(root) / "kafka" / key
 
@@ -46,8 +47,16 @@ def copy_dependencies(pom: Path, out: Path) -> None:
     mvn = shutil.which("mvn")
     if not mvn:
         raise SystemExit("Maven is not installed: run `apt-get install -y maven` (tools/setup.sh does)")
-    cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-           f"-DoutputDirectory={out}", "-DincludeScope=runtime"]
+    cmd = [
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(pom),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={out}",
+        "-DincludeScope=runtime",
+    ]
     result = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"Maven could not fetch the Kafka jars:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
@@ -66,8 +75,9 @@ def ensure_jars(pom: Path = HERE / "pom.xml", pins_file: Path = HERE / "jars.sha
     if got != pins:
         wrong = sorted(n for n in set(got) | set(pins) if got.get(n) != pins.get(n))
         shutil.rmtree(staging, ignore_errors=True)
-        raise SystemExit(f"Kafka jars do not match {pins_file}: {wrong}. "
-                         "If pom.xml changed on purpose, run `tools/python/lock.sh`.")
+        raise SystemExit(
+            f"Kafka jars do not match {pins_file}: {wrong}. If pom.xml changed on purpose, run `tools/python/lock.sh`."
+        )
     (staging / "COMPLETE").write_text("ok\n")
     try:
         staging.rename(dest)
@@ -80,8 +90,9 @@ def update_pins(pom: Path, pins_file: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         copy_dependencies(pom, Path(tmp))
         lines = [f"{sha256_of(p)}  {p.name}" for p in sorted(Path(tmp).glob("*.jar"))]
-    pins_file.write_text("# sha256 of every jar pom.xml resolves to; written by fetch_jars.py --update\n"
-                         + "\n".join(lines) + "\n")
+    pins_file.write_text(
+        "# sha256 of every jar pom.xml resolves to; written by fetch_jars.py --update\n" + "\n".join(lines) + "\n"
+    )
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """kafka_jars: the Apache Kafka broker's jars, pinned by version and sha256."""
 
 def _kafka_jars_impl(rctx):
-    script = rctx.path(Label("//tools/services/kafka:fetch_jars.py"))
+    script = rctx.path(Label("//tools/services/kafka_jars:fetch_jars.py"))
     result = rctx.execute(
         [rctx.attr.python, script, "--pom", rctx.path(rctx.attr.pom), "--pins", rctx.path(rctx.attr.sha256s)],
         timeout = 1800,

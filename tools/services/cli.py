@@ -1,0 +1,135 @@
+"""flywheel services: start, stop and inspect the local Kafka, MLflow and Prometheus.
+
+Services run detached; their state (pids, URLs, logs) lives in --state-dir so
+that `down` and `status` find them from any later shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tools.services.kafka_broker import KafkaService
+from tools.services.mlflow_server import MlflowService
+from tools.services.process import ServiceError, ServiceRecord, log_tail, pid_alive, terminate_group
+from tools.services.prometheus import PrometheusService
+
+SERVICES = ("kafka", "mlflow", "prometheus")
+DEFAULT_PORTS = {"kafka": 9092, "mlflow": 5000, "prometheus": 9090}
+
+
+def _make(name: str, workdir: Path, port: int):
+    if name == "kafka":
+        return KafkaService(workdir, port=port, detach=True)
+    if name == "mlflow":
+        return MlflowService(workdir, port=port, detach=True)
+    return PrometheusService(
+        workdir, targets={"prometheus": [f"127.0.0.1:{port}"]}, port=port, scrape_interval="5s", detach=True
+    )
+
+
+def up(state_dir: Path, names: list[str], ports: dict[str, int]) -> list[ServiceRecord]:
+    """Starts each named service that is not already running; all or none stay up."""
+    running = {r.name: r for r in ServiceRecord.load_all(state_dir / "services") if pid_alive(r.pid)}
+    started: list[ServiceRecord] = []
+    try:
+        for name in names:
+            if name in running:
+                print(f"{name:<11} already running (pid {running[name].pid})", flush=True)
+                continue
+            print(f"{name:<11} starting ...", flush=True)
+            service = _make(name, state_dir / name, ports[name]).start()
+            record = ServiceRecord(
+                name, service.process.pid, service.urls, str(service.process.log_path), str(service.workdir)
+            )
+            record.save(state_dir / "services")
+            started.append(record)
+    except ServiceError:
+        for record in started:  # never leave half the stack running
+            terminate_group(record.pid)
+            (state_dir / "services" / f"{record.name}.json").unlink(missing_ok=True)
+        raise
+    return [r for r in ServiceRecord.load_all(state_dir / "services") if r.name in names]
+
+
+def down(state_dir: Path) -> None:
+    for record in ServiceRecord.load_all(state_dir / "services"):
+        if pid_alive(record.pid):
+            terminate_group(record.pid)
+            print(f"{record.name:<11} stopped (pid {record.pid})")
+        (state_dir / "services" / f"{record.name}.json").unlink(missing_ok=True)
+
+
+def status(state_dir: Path) -> int:
+    records = ServiceRecord.load_all(state_dir / "services")
+    if not records:
+        print("no services recorded; start them with `flywheel services up`")
+        return 1
+    healthy = True
+    for record in records:
+        alive = pid_alive(record.pid)
+        healthy &= alive
+        urls = "  ".join(f"{k}={v}" for k, v in record.urls.items())
+        print(f"{record.name:<11} {'up  ' if alive else 'DOWN'} pid {record.pid:<8} {urls}")
+    return 0 if healthy else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="flywheel services", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".flywheel"),
+        help="where service data, logs and pids live (default: .flywheel)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    up_parser = sub.add_parser("up", help="start services and print their URLs")
+    up_parser.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"which services (default: all of {', '.join(SERVICES)})"
+    )
+    for name in SERVICES:
+        up_parser.add_argument(
+            f"--{name}-port",
+            type=int,
+            default=DEFAULT_PORTS[name],
+            help=f"port for {name} (default {DEFAULT_PORTS[name]}; 0 picks a free one)",
+        )
+    sub.add_parser("down", help="stop every service started by `up`")
+    sub.add_parser("status", help="show which services run and where")
+    logs_parser = sub.add_parser("logs", help="print the last lines of a service's log")
+    logs_parser.add_argument("name", choices=SERVICES)
+    logs_parser.add_argument("-n", "--lines", type=int, default=40)
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "up":
+            names = args.names or list(SERVICES)
+            unknown = sorted(set(names) - set(SERVICES))
+            if unknown:
+                parser.error(f"unknown service(s) {unknown}; choose from {list(SERVICES)}")
+            ports = {n: getattr(args, f"{n}_port") for n in SERVICES}
+            for record in up(args.state_dir, names, ports):
+                print(f"{record.name:<11} up   " + "  ".join(f"{k}={v}" for k, v in record.urls.items()))
+            return 0
+        if args.command == "down":
+            down(args.state_dir)
+            return 0
+        if args.command == "status":
+            return status(args.state_dir)
+        record_path = args.state_dir / "services" / f"{args.name}.json"
+        records = [r for r in ServiceRecord.load_all(args.state_dir / "services") if r.name == args.name]
+        if not records:
+            print(f"{args.name} has no record in {record_path.parent}", file=sys.stderr)
+            return 1
+        print(log_tail(Path(records[0].log), args.lines))
+        return 0
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
