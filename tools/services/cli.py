@@ -10,13 +10,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from tools.services.dagster_dev import DagsterService
 from tools.services.kafka_broker import KafkaService
 from tools.services.mlflow_server import MlflowService
 from tools.services.process import ServiceError, ServiceRecord, log_tail, pid_alive, terminate_group
 from tools.services.prometheus import PrometheusService
 
 SERVICES = ("kafka", "mlflow", "prometheus")
-DEFAULT_PORTS = {"kafka": 9092, "mlflow": 5000, "prometheus": 9090}
+OPTIONAL = ("dagster",)
+DEFAULT_PORTS = {"kafka": 9092, "mlflow": 5000, "prometheus": 9090, "dagster": 3000}
 
 
 def _make(name: str, workdir: Path, port: int):
@@ -24,6 +26,8 @@ def _make(name: str, workdir: Path, port: int):
         return KafkaService(workdir, port=port, detach=True)
     if name == "mlflow":
         return MlflowService(workdir, port=port, detach=True)
+    if name == "dagster":
+        return DagsterService(workdir, port=port, detach=True)
     return PrometheusService(
         workdir, targets={"prometheus": [f"127.0.0.1:{port}"]}, port=port, scrape_interval="5s", detach=True
     )
@@ -88,9 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up_parser = sub.add_parser("up", help="start services and print their URLs")
     up_parser.add_argument(
-        "names", nargs="*", metavar="NAME", help=f"which services (default: all of {', '.join(SERVICES)})"
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"which services (default: {', '.join(SERVICES)}; also: {', '.join(OPTIONAL)})",
     )
-    for name in SERVICES:
+    for name in (*SERVICES, *OPTIONAL):
         up_parser.add_argument(
             f"--{name}-port",
             type=int,
@@ -100,17 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop every service started by `up`")
     sub.add_parser("status", help="show which services run and where")
     logs_parser = sub.add_parser("logs", help="print the last lines of a service's log")
-    logs_parser.add_argument("name", choices=SERVICES)
+    logs_parser.add_argument("name", choices=(*SERVICES, *OPTIONAL))
     logs_parser.add_argument("-n", "--lines", type=int, default=40)
     args = parser.parse_args(argv)
 
     try:
         if args.command == "up":
             names = args.names or list(SERVICES)
-            unknown = sorted(set(names) - set(SERVICES))
+            unknown = sorted(set(names) - {*SERVICES, *OPTIONAL})
             if unknown:
-                parser.error(f"unknown service(s) {unknown}; choose from {list(SERVICES)}")
-            ports = {n: getattr(args, f"{n}_port") for n in SERVICES}
+                parser.error(f"unknown service(s) {unknown}; choose from {[*SERVICES, *OPTIONAL]}")
+            ports = {n: getattr(args, f"{n}_port") for n in (*SERVICES, *OPTIONAL)}
             for record in up(args.state_dir, names, ports):
                 print(f"{record.name:<11} up   " + "  ".join(f"{k}={v}" for k, v in record.urls.items()))
             return 0

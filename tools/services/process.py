@@ -54,8 +54,15 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def _reset_signals() -> None:
+    """Child-side: default SIGINT/SIGTERM handling, even if our parent ignored them (e.g. started with `&`)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _die_with_parent() -> None:
     """Child-side: get SIGTERM if the process that started us dies (fixtures, not `up`)."""
+    _reset_signals()
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -145,7 +152,7 @@ class ManagedProcess:
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,
-                preexec_fn=None if self.detach else _die_with_parent,
+                preexec_fn=_reset_signals if self.detach else _die_with_parent,
             )
         return self
 
