@@ -115,7 +115,9 @@ class KafkaService:
         config.write_text(server_properties(self.workdir / "data", self.port, self.controller_port))
         (self.workdir / "log4j2.properties").write_text(_LOG4J2)
         if not (self.workdir / "data" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+            cluster_id = "-"
+            while cluster_id.startswith("-"):  # the storage tool reads a leading '-' as an option
+                cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
             fmt = subprocess.run(
                 self._java(jars, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
                 capture_output=True,

@@ -34,3 +34,13 @@ def prometheus_service(tmp_path_factory):
     service = PrometheusService(tmp_path_factory.mktemp("prometheus"), targets={}).start()
     yield service
     service.stop()
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A local SparkSession (2 threads, 4 shuffle partitions, 127.0.0.1), one per test process."""
+    from assets.spark_session import local_spark
+
+    session = local_spark()
+    yield session
+    session.stop()

@@ -1,0 +1,312 @@
+"""Data-plane assets: history and Kafka in, pandera validation with quarantine, point-in-time features out.
+
+Each asset is a thin adapter over `assets/lake_stages.py`, `assets/ingestion/` and
+`assets/point_in_time_features.py`; every one reports rows, schema, sources and a
+data version so that downstream assets know what changed.
+"""
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+from pyspark.sql import functions as F
+
+from assets.ingestion.kafka_sink import IngestReport, IngestSettings, ParquetOffsetSink, ingest
+from assets.lake_stages import build_online_state, collect_labels, fingerprint, parquet_files, validate_to_lake
+from assets.point_in_time_features import TrainingWindow, compute_features
+from assets.point_in_time_features import training_set as build_training_set
+from assets.spark_session import SparkSettings, local_spark
+from domain.features import FRAUD_CATEGORICAL_DEFINITIONS, FRAUD_FEATURE_DEFINITIONS, FRAUD_FEATURES
+from domain.online_features import OnlineFeatureEngine
+from domain.online_store import SqliteStateStore
+from domain.schema import LABEL_ARROW_SCHEMA, TRANSACTION_ARROW_SCHEMA, transaction_schema
+
+GROUP = "data"
+
+
+class LakeResource(dg.ConfigurableResource):
+    """Where the data plane reads history and writes every table (a local folder or a mounted lake)."""
+
+    root: str = Field(default=".flywheel/lake", description="Lake root folder; every table lives below it.")
+    history_root: str = Field(
+        default="",
+        description="Folder with transactions/ and chargebacks/ history Parquet (date=... partitions); "
+        "empty means <root>/history.",
+    )
+
+    def path(self, *parts: str) -> Path:
+        """A folder under the lake root."""
+        return Path(self.root, *parts)
+
+    def history(self, table: str) -> Path:
+        """A history table folder (transactions or chargebacks)."""
+        return Path(self.history_root or Path(self.root, "history"), table)
+
+
+class KafkaResource(dg.ConfigurableResource):
+    """The Kafka cluster and topics the live data arrives on."""
+
+    bootstrap_servers: str = Field(default="127.0.0.1:9092", description="host:port list of brokers.")
+    transactions_topic: str = Field(default="transactions", description="Topic of live transactions (JSON).")
+    labels_topic: str = Field(default="chargebacks", description="Topic of chargeback labels (JSON).")
+    group_id: str = Field(default="flywheel-ingest", description="Consumer group whose commits track progress.")
+    batch_rows: int = Field(default=50_000, description="Messages per durable Parquet micro-batch.")
+    max_seconds: float = Field(default=300.0, description="Longest one ingestion run may consume.")
+
+    def consume(self, topic: str, sink: Path, schema) -> IngestReport:
+        """Consumes `topic` into `sink` until caught up with the end offsets seen at start."""
+        settings = IngestSettings(
+            topic=topic, group_id=f"{self.group_id}-{topic}", batch_rows=self.batch_rows, max_seconds=self.max_seconds
+        )
+        return ingest(self.bootstrap_servers, settings, ParquetOffsetSink(sink), schema)
+
+
+class SparkResource(dg.ConfigurableResource):
+    """A local Spark session (one per process)."""
+
+    master: str = Field(default="local[2]", description="Spark master URL.")
+    shuffle_partitions: int = Field(default=4, description="spark.sql.shuffle.partitions.")
+    driver_memory: str = Field(default="2g", description="Driver JVM heap.")
+
+    def session(self):
+        """The process's SparkSession."""
+        return local_spark(SparkSettings(self.master, self.shuffle_partitions, self.driver_memory))
+
+
+class ValidationConfig(dg.Config):
+    """How much invalid data a validation run tolerates."""
+
+    max_invalid_share: float = Field(default=0.05, description="Largest share of quarantined rows that still passes.")
+
+
+class TrainingSetConfig(dg.Config):
+    """The point in time a training set is built as of."""
+
+    cutoff: str = Field(default="", description="ISO 8601 UTC cutoff; empty means the newest event time.")
+    label_maturity_hours: float = Field(default=0.0, description="Drop transactions younger than this at the cutoff.")
+
+
+def _schema(arrow_schema) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in arrow_schema])
+
+
+def _ingest_metadata(report: IngestReport) -> dict:
+    return {
+        "rows": report.rows,
+        "malformed": report.malformed,
+        "offsets": {str(p): {"from": v.start, "to": v.position} for p, v in report.partitions.items()},
+        "consumer_lag": {str(p): lag for p, lag in report.lag_after.items()},
+        "files_written": len(report.files),
+        "seconds": round(report.seconds, 2),
+    }
+
+
+@dg.asset(group_name=GROUP, code_version="1")
+def raw_transactions(
+    context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource
+) -> dg.MaterializeResult:
+    """Bulk transaction history as date-partitioned Parquet at a configurable lake path, read with Spark."""
+    path = lake.history("transactions")
+    if not parquet_files(path):
+        raise dg.Failure(f"no Parquet history under {path}; generate it or point LakeResource.history_root at a lake")
+    frame = spark.session().read.parquet(str(path))
+    stats = frame.agg(F.count("*").alias("rows"), F.min("event_time").alias("first"), F.max("event_time").alias("last"))
+    row = stats.collect()[0]
+    dates = sorted({p.parent.name.removeprefix("date=") for p in parquet_files(path)})
+    context.log.info(f"{row['rows']} rows from {row['first']} to {row['last']}")
+    return dg.MaterializeResult(
+        metadata={
+            "rows": row["rows"],
+            "path": str(path),
+            "partitions": len(dates),
+            "first_partition": dates[0],
+            "last_partition": dates[-1],
+            "dagster/column_schema": _schema(TRANSACTION_ARROW_SCHEMA),
+        },
+        data_version=dg.DataVersion(fingerprint(path)),
+    )
+
+
+@dg.asset(group_name=GROUP, code_version="1")
+def streamed_transactions(kafka: KafkaResource, lake: LakeResource) -> dg.MaterializeResult:
+    """Live transactions from Kafka as crash-safe Parquet micro-batches (offsets committed after durable writes)."""
+    sink = lake.path("stream", "transactions")
+    report = kafka.consume(kafka.transactions_topic, sink, TRANSACTION_ARROW_SCHEMA)
+    return dg.MaterializeResult(
+        metadata={**_ingest_metadata(report), "path": str(sink), "topic": kafka.transactions_topic},
+        data_version=dg.DataVersion(fingerprint(sink)),
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    code_version="1",
+    deps=[raw_transactions, streamed_transactions],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "transaction_rules_within_threshold",
+            asset="validated_transactions",
+            blocking=True,
+            description="pandera rules (types, ranges, categories, nulls, unique ids): invalid share under threshold.",
+        )
+    ],
+)
+def validated_transactions(
+    context: dg.AssetExecutionContext, config: ValidationConfig, lake: LakeResource
+) -> dg.MaterializeResult:
+    """Transactions that pass the pandera schema; the rest go to quarantine_transactions with a reason per row."""
+    out, quarantine = lake.path("validated", "transactions"), lake.path("quarantine", "transactions")
+    report = validate_to_lake(
+        lake.history("transactions"),
+        lake.path("stream", "transactions"),
+        out,
+        quarantine,
+        transaction_schema(),
+        TRANSACTION_ARROW_SCHEMA,
+        config.max_invalid_share,
+    )
+    context.log.info(report.summary())
+    rules = {rule: count for rule, count in report.failures_by_rule.most_common()}
+    passed = not report.failed_chunks and report.invalid_share <= config.max_invalid_share
+    check = dg.AssetCheckResult(
+        check_name="transaction_rules_within_threshold",
+        passed=passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=report.summary() + ("" if passed else f"; failing batches: {report.failed_chunks[:5]}"),
+        metadata={
+            "invalid_share": report.invalid_share,
+            "failures_by_rule": rules,
+            "threshold": config.max_invalid_share,
+        },
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "rows": report.valid,
+            "quarantined": report.quarantined,
+            "malformed_messages": report.malformed,
+            "invalid_share": report.invalid_share,
+            "failures_by_rule": rules,
+            "sources": len(report.sources),
+            "quarantine_path": str(quarantine),
+            "dagster/column_schema": _schema(TRANSACTION_ARROW_SCHEMA),
+        },
+        check_results=[check],
+        data_version=dg.DataVersion(fingerprint(out)),
+    )
+
+
+@dg.asset(group_name=GROUP, code_version="1")
+def chargeback_labels(kafka: KafkaResource, lake: LakeResource) -> dg.MaterializeResult:
+    """Chargeback labels from history and Kafka, de-duplicated to the earliest arrival per transaction."""
+    sink = lake.path("stream", "chargebacks")
+    report = kafka.consume(kafka.labels_topic, sink, LABEL_ARROW_SCHEMA)
+    out = lake.path("labels", "chargebacks")
+    counts = collect_labels(lake.history("chargebacks"), sink, out, LABEL_ARROW_SCHEMA, FRAUD_FEATURES.entity_id)
+    return dg.MaterializeResult(
+        metadata={
+            **counts,
+            "kafka": _ingest_metadata(report),
+            "path": str(out),
+            "dagster/column_schema": _schema(LABEL_ARROW_SCHEMA),
+        },
+        data_version=dg.DataVersion(fingerprint(out)),
+    )
+
+
+@dg.asset(group_name=GROUP, code_version="1", deps=[validated_transactions, chargeback_labels])
+def transaction_features(lake: LakeResource, spark: SparkResource) -> dg.MaterializeResult:
+    """Point-in-time features of every validated transaction (Spark), from the shared feature definitions."""
+    session = spark.session()
+    transactions = session.read.parquet(str(lake.path("validated", "transactions")))
+    labels = session.read.parquet(str(lake.path("labels", "chargebacks")))
+    features = compute_features(
+        transactions, labels, FRAUD_FEATURE_DEFINITIONS, FRAUD_CATEGORICAL_DEFINITIONS, FRAUD_FEATURES
+    )
+    out = lake.path("features", "transactions")
+    features.write.mode("overwrite").parquet(str(out))
+    rows = session.read.parquet(str(out)).count()
+    return dg.MaterializeResult(
+        metadata={"rows": rows, "path": str(out), "feature_definition_hash": FRAUD_FEATURES.definition_hash()},
+        data_version=dg.DataVersion(f"{FRAUD_FEATURES.definition_hash()}-{fingerprint(out)}"),
+    )
+
+
+@dg.asset(group_name=GROUP, code_version="1", deps=[transaction_features, chargeback_labels])
+def training_set(config: TrainingSetConfig, lake: LakeResource, spark: SparkResource) -> dg.MaterializeResult:
+    """Features with the labels known at the training cutoff (FeatureSpec columns; Parquet part files)."""
+    session = spark.session()
+    features = session.read.parquet(str(lake.path("features", "transactions")))
+    labels = session.read.parquet(str(lake.path("labels", "chargebacks")))
+    cutoff = (
+        datetime.fromisoformat(config.cutoff)
+        if config.cutoff
+        else features.agg(F.max(FRAUD_FEATURES.timestamp)).collect()[0][0]
+    )
+    window = TrainingWindow(cutoff=cutoff, label_maturity=timedelta(hours=config.label_maturity_hours))
+    out = lake.path("training_set")
+    training_set_frame = training_set_builder(features, labels, window)
+    training_set_frame.write.mode("overwrite").parquet(str(out))
+    written = session.read.parquet(str(out))
+    counts = written.agg(F.count("*").alias("rows"), F.sum(FRAUD_FEATURES.label).alias("positives")).collect()[0]
+    return dg.MaterializeResult(
+        metadata={
+            "rows": counts["rows"],
+            "positives": int(counts["positives"] or 0),
+            "cutoff": str(cutoff),
+            "path": str(out),
+            "feature_definition_hash": FRAUD_FEATURES.definition_hash(),
+        },
+        data_version=dg.DataVersion(f"{FRAUD_FEATURES.definition_hash()}-{fingerprint(out)}"),
+    )
+
+
+def training_set_builder(features, labels, window: TrainingWindow):
+    """The fraud training set (a plain function so that tests can build one without Dagster)."""
+    return build_training_set(features, labels, FRAUD_FEATURES, window)
+
+
+@dg.asset(group_name=GROUP, code_version="1", deps=[validated_transactions, chargeback_labels])
+def online_features(lake: LakeResource) -> dg.MaterializeResult:
+    """Latest per-entity feature state (cards, merchants, categories) that serving reads at request time (SQLite)."""
+    path = lake.path("online", "features.sqlite")
+    if path.exists():
+        path.unlink()
+    store = SqliteStateStore(path)
+    try:
+        engine = OnlineFeatureEngine(FRAUD_FEATURE_DEFINITIONS, FRAUD_CATEGORICAL_DEFINITIONS)
+        counts = build_online_state(
+            engine,
+            lake.path("validated", "transactions"),
+            lake.path("labels", "chargebacks"),
+            store,
+            FRAUD_FEATURES.entity_id,
+            FRAUD_FEATURES.definition_hash(),
+        )
+        as_of = store.get_meta("as_of")
+    finally:
+        store.close()
+    return dg.MaterializeResult(
+        metadata={"entities": counts, "as_of": as_of, "path": str(path), "bytes": path.stat().st_size},
+        data_version=dg.DataVersion(f"{FRAUD_FEATURES.definition_hash()}-{as_of}"),
+    )
+
+
+DATA_ASSETS = [
+    raw_transactions,
+    streamed_transactions,
+    validated_transactions,
+    chargeback_labels,
+    transaction_features,
+    training_set,
+    online_features,
+]
+
+
+def data_resources(lake_root: str = ".flywheel/lake", bootstrap_servers: str = "127.0.0.1:9092") -> dict:
+    """The resources the data assets need, for one environment."""
+    return {
+        "lake": LakeResource(root=lake_root),
+        "kafka": KafkaResource(bootstrap_servers=bootstrap_servers),
+        "spark": SparkResource(),
+    }

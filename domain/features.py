@@ -1,0 +1,62 @@
+"""The fraud model's features: declared once, computed by Spark for training and by the online engine for serving.
+
+`FRAUD_FEATURE_DEFINITIONS` is the source of truth; `FRAUD_FEATURES` is the
+`FeatureSpec` that training, serving and monitoring receive (its numeric tuple is
+the definitions' names in order). Training sets have the columns
+transaction_id (string), event_time (timestamp UTC), is_fraud (int 0/1), every
+numeric feature (float64) and every categorical feature (string).
+"""
+
+from __future__ import annotations
+
+from domain.feature_definitions import (
+    Categorical,
+    IsNew,
+    LabelRate,
+    NumericFeature,
+    Passthrough,
+    PriorStat,
+    SecondsSinceLast,
+    TimePart,
+    WindowAggregate,
+)
+from domain.spec import FeatureSpec
+from domain.vocabulary import CATEGORIES, CHANNELS, COUNTRIES
+
+HOUR = 3600
+DAY = 24 * HOUR
+WEEK = 7 * DAY
+
+FRAUD_FEATURE_DEFINITIONS: tuple[NumericFeature, ...] = (
+    Passthrough("amount", column="amount"),
+    TimePart("hour_of_day", part="hour"),
+    TimePart("day_of_week", part="day_of_week"),
+    WindowAggregate("card_txn_count_1h", entity="card_id", window_seconds=HOUR, agg="count"),
+    WindowAggregate("card_txn_count_24h", entity="card_id", window_seconds=DAY, agg="count"),
+    WindowAggregate("card_txn_count_7d", entity="card_id", window_seconds=WEEK, agg="count"),
+    WindowAggregate("card_amount_sum_1h", entity="card_id", window_seconds=HOUR, agg="sum", column="amount"),
+    WindowAggregate("card_amount_sum_24h", entity="card_id", window_seconds=DAY, agg="sum", column="amount"),
+    WindowAggregate("card_amount_sum_7d", entity="card_id", window_seconds=WEEK, agg="sum", column="amount"),
+    PriorStat("card_txn_count_prior", entity="card_id", stat="count"),
+    PriorStat("card_amount_mean_prior", entity="card_id", stat="mean", column="amount"),
+    PriorStat("card_amount_zscore", entity="card_id", stat="zscore", column="amount"),
+    SecondsSinceLast("card_seconds_since_last", entity="card_id", cap_seconds=30 * DAY),
+    IsNew("card_country_is_new", entity="card_id", column="country"),
+    IsNew("card_device_is_new", entity="card_id", column="device_id"),
+    LabelRate("merchant_fraud_rate", entity="merchant_id", prior_rate=0.01, prior_weight=50.0),
+    LabelRate("category_fraud_rate", entity="merchant_category", prior_rate=0.01, prior_weight=500.0),
+)
+
+FRAUD_CATEGORICAL_DEFINITIONS: tuple[Categorical, ...] = (
+    Categorical("merchant_category", column="merchant_category", vocabulary=CATEGORIES),
+    Categorical("country", column="country", vocabulary=COUNTRIES),
+    Categorical("channel", column="channel", vocabulary=CHANNELS),
+)
+
+FRAUD_FEATURES = FeatureSpec(
+    entity_id="transaction_id",
+    timestamp="event_time",
+    label="is_fraud",
+    numeric=tuple(feature.name for feature in FRAUD_FEATURE_DEFINITIONS),
+    categorical={feature.name: feature.vocabulary for feature in FRAUD_CATEGORICAL_DEFINITIONS},
+)
