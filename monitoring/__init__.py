@@ -1,0 +1,1 @@
+"""Model monitoring: drift, labeled quality, retraining decisions, pipeline metrics, rules and dashboards."""

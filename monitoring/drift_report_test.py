@@ -1,0 +1,107 @@
+"""Unit tests of drift evaluation and threshold calibration on synthetic numpy streams."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from domain.spec import FeatureSpec
+from monitoring.drift_report import DRIFT, INSUFFICIENT_DATA, OK, DriftThresholds, evaluate_drift
+from monitoring.reference_profile import build_reference_profile
+from monitoring.threshold_calibration import calibrate_thresholds, consecutive_windows
+
+SPEC = FeatureSpec("id", "ts", "y", numeric=("x", "z"), categorical={"c": ("a", "b", "c")})
+WINDOW = 500
+
+
+def _stream(rows: int, seed: int, x_shift: float = 0.0, c_probs=(0.5, 0.3, 0.2), score_power: float = 1.0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "x": rng.normal(x_shift, 1.0, rows),
+            "z": rng.exponential(2.0, rows),
+            "c": rng.choice(["a", "b", "c"], rows, p=list(c_probs)),
+            "score": rng.random(rows) ** score_power,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def calibrated():
+    profile = build_reference_profile(_stream(20_000, seed=1), SPEC)
+    thresholds = calibrate_thresholds(profile, consecutive_windows(_stream(100 * WINDOW, seed=2), WINDOW), SPEC)
+    return profile, thresholds
+
+
+def test_calibration_covers_every_statistic_and_keeps_the_window_size(calibrated):
+    _, thresholds = calibrated
+    assert thresholds.window_rows == WINDOW and thresholds.calibration_windows == 100
+    assert thresholds.limits.keys() == {"x", "z", "c", "score"}
+    assert thresholds.limits["c"].keys() == {"psi", "jensen_shannon"}
+    assert all(limit > 0 for stats in thresholds.limits.values() for limit in stats.values())
+    assert DriftThresholds.from_json(thresholds.to_json()) == thresholds
+
+
+def test_no_drift_windows_rarely_alarm(calibrated):
+    profile, thresholds = calibrated
+    reports = [
+        evaluate_drift(profile, w, SPEC, thresholds) for w in consecutive_windows(_stream(200 * WINDOW, 3), WINDOW)
+    ]
+    assert all(r.status in (OK, DRIFT) for r in reports)
+    assert sum(r.alarm for r in reports) <= 2  # at most 1% of 200
+
+
+def test_a_shifted_feature_fires_and_the_report_explains_it(calibrated):
+    profile, thresholds = calibrated
+    report = evaluate_drift(profile, _stream(WINDOW, seed=4, x_shift=0.5), SPEC, thresholds)
+    assert report.status == DRIFT and report.fired_features == ("x",)
+    x = report.features[0]
+    assert x.feature == "x" and {s.statistic for s in x.statistics} == {"psi", "wasserstein"}
+    assert all(s.fired and s.value > s.threshold for s in x.statistics)
+    assert "x (numeric) psi=" in report.explain()
+    assert report.to_dict()["fired_features"] == ["x"]
+
+
+def test_categorical_and_score_drift_fire_on_their_own_rows(calibrated):
+    profile, thresholds = calibrated
+    assert evaluate_drift(profile, _stream(WINDOW, 5, c_probs=(0.3, 0.3, 0.4)), SPEC, thresholds).fired_features == (
+        "c",
+    )
+    assert evaluate_drift(profile, _stream(WINDOW, 6, score_power=2.0), SPEC, thresholds).fired_features == ("score",)
+
+
+def test_too_few_rows_is_insufficient_data_and_never_alarms(calibrated):
+    profile, thresholds = calibrated
+    report = evaluate_drift(profile, _stream(WINDOW - 1, 7, x_shift=5.0), SPEC, thresholds)
+    assert report.status == INSUFFICIENT_DATA and not report.alarm and report.features == ()
+    assert "insufficient data" in report.explain()
+
+
+def test_a_longer_window_is_cut_to_its_newest_rows(calibrated):
+    profile, thresholds = calibrated
+    window = pd.concat([_stream(WINDOW, 8, x_shift=5.0), _stream(WINDOW, 9)], ignore_index=True)
+    report = evaluate_drift(profile, window, SPEC, thresholds)
+    assert report.rows == 2 * WINDOW and report.status == OK
+
+
+def test_missing_values_show_in_the_report(calibrated):
+    profile, thresholds = calibrated
+    window = _stream(WINDOW, 10)
+    window.loc[: WINDOW // 5, "z"] = np.nan
+    z = next(f for f in evaluate_drift(profile, window, SPEC, thresholds).features if f.feature == "z")
+    assert z.fired and z.missing_fraction == pytest.approx(0.2, abs=0.01) and z.reference_missing_fraction == 0.0
+
+
+def test_a_profile_from_another_spec_is_refused(calibrated):
+    profile, thresholds = calibrated
+    other = FeatureSpec("id", "ts", "y", numeric=("x", "z", "w"), categorical={"c": ("a", "b", "c")})
+    with pytest.raises(ValueError, match="built for FeatureSpec"):
+        evaluate_drift(profile, _stream(WINDOW, 11).assign(w=0.0), other, thresholds)
+
+
+def test_calibration_refuses_too_few_or_uneven_windows(calibrated):
+    profile, _ = calibrated
+    with pytest.raises(ValueError, match="at least 30"):
+        calibrate_thresholds(profile, consecutive_windows(_stream(10 * WINDOW, 12), WINDOW), SPEC)
+    uneven = [_stream(WINDOW + (i % 2), 100 + i) for i in range(30)]
+    with pytest.raises(ValueError, match="same number of rows"):
+        calibrate_thresholds(profile, uneven, SPEC)

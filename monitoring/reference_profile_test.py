@@ -1,0 +1,58 @@
+"""Unit tests of reference profiles: contents, JSON round trip, and errors that name the problem."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from domain.spec import FeatureSpec
+from monitoring.reference_profile import ReferenceProfile, build_reference_profile
+
+SPEC = FeatureSpec("id", "ts", "y", numeric=("x", "flag"), categorical={"c": ("a", "b")})
+
+
+def _frame(rows: int = 1000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(10.0, 2.0, rows)
+    x[:10] = np.nan
+    return pd.DataFrame(
+        {
+            "x": x,
+            "flag": (rng.random(rows) < 0.05).astype(float),
+            "c": rng.choice(["a", "b", "new"], rows, p=[0.6, 0.3, 0.1]),
+            "score": rng.random(rows),
+        }
+    )
+
+
+def test_profile_holds_quantiles_bins_and_category_shares():
+    profile = build_reference_profile(_frame(), SPEC)
+    x = profile.numeric["x"]
+    assert len(x.quantiles) == 101 and x.quantiles[50] == pytest.approx(10.0, abs=0.3)
+    assert x.missing_fraction == pytest.approx(0.01)
+    assert sum(x.bin_fractions) == pytest.approx(1.0)
+    assert profile.numeric["flag"].bin_edges == (0.0,)  # a binary feature keeps one edge
+    assert profile.categorical["c"].unknown_fraction == pytest.approx(0.1, abs=0.03)
+    assert profile.score is not None and profile.spec_hash == SPEC.definition_hash()
+
+
+def test_profile_round_trips_through_json():
+    profile = build_reference_profile(_frame(), SPEC)
+    assert ReferenceProfile.from_json(profile.to_json()) == profile
+
+
+def test_missing_columns_are_named():
+    with pytest.raises(ValueError, match=r"\['c', 'score'\] are missing"):
+        build_reference_profile(_frame().drop(columns=["c", "score"]), SPEC)
+
+
+def test_non_numeric_values_name_the_feature():
+    frame = _frame().astype({"x": object})
+    frame.loc[3, "x"] = "ten"
+    with pytest.raises(ValueError, match="numeric feature 'x'"):
+        build_reference_profile(frame, SPEC)
+
+
+def test_unknown_format_is_refused():
+    text = build_reference_profile(_frame(), SPEC).to_json().replace('"format": 1', '"format": 99')
+    with pytest.raises(ValueError, match="format 99"):
+        ReferenceProfile.from_json(text)

@@ -1,0 +1,1 @@
+"""Tests of monitoring/ against the fraud generator and the real Prometheus."""

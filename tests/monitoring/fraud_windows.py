@@ -1,0 +1,66 @@
+"""Served-feature windows from the fraud generator for drift tests: per-row features and a stand-in score.
+
+The machinery under test never sees these names; only this test helper (the domain side) does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from domain.generator import GeneratorConfig, Population, generate_day
+from domain.spec import FeatureSpec
+from domain.vocabulary import CATEGORIES, CHANNELS, COUNTRIES
+
+WINDOW_SPEC = FeatureSpec(
+    entity_id="transaction_id",
+    timestamp="event_time",
+    label="is_fraud",
+    numeric=("amount", "hour_of_day", "merchant_is_new"),
+    categorical={"merchant_category": CATEGORIES, "country": COUNTRIES, "channel": CHANNELS},
+)
+"""Features the stand-in model sees: every row's own fields, no history (so windows are cheap to make)."""
+
+_RISKY_COUNTRIES = ("BR", "IN", "NG", "RU")
+_RISKY_CATEGORIES = ("electronics", "travel", "cash_withdrawal", "gambling", "digital_goods")
+
+
+def stand_in_score(frame: pd.DataFrame) -> np.ndarray:
+    """A fixed logistic score standing in for a trained model (it never saw the concept-drift pattern)."""
+    z = (
+        -5.0
+        + 0.6 * (np.log(frame["amount"].to_numpy()) - 3.5)
+        + 2.5 * frame["country"].isin(_RISKY_COUNTRIES).to_numpy()
+        + 1.0 * (frame["channel"] == "ecom").to_numpy()
+        + 0.8 * frame["merchant_category"].isin(_RISKY_CATEGORIES).to_numpy()
+        + 1.5 * frame["merchant_is_new"].to_numpy()
+    )
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def served_days(config: GeneratorConfig, first_day: int, days: int, known_merchants: int | None = None) -> pd.DataFrame:
+    """Rows of days [first_day, first_day + days) as the server saw them: features, score and true label."""
+    population = Population(config)
+    known_merchants = config.n_merchants if known_merchants is None else known_merchants
+    parts = []
+    for day_index in range(first_day, first_day + days):
+        generated = generate_day(config, population, day_index)
+        table = generated.transactions
+        frame = pd.DataFrame(
+            {
+                "transaction_id": table["transaction_id"].to_numpy(),
+                "event_time": table["event_time"].to_pandas(),
+                "amount": table["amount"].to_numpy(zero_copy_only=False),
+                "merchant_category": table["merchant_category"].to_pandas(),
+                "country": table["country"].to_pandas(),
+                "channel": table["channel"].to_pandas(),
+                "is_fraud": generated.is_fraud.astype(np.int8),
+            }
+        )
+        frame["hour_of_day"] = frame["event_time"].dt.hour.astype(np.float64)
+        merchant_number = table["merchant_id"].to_pandas().str.slice(1).astype(np.int64)
+        frame["merchant_is_new"] = (merchant_number >= known_merchants).astype(np.float64).to_numpy()
+        parts.append(frame)
+    frame = pd.concat(parts, ignore_index=True)
+    frame["score"] = stand_in_score(frame)
+    return frame

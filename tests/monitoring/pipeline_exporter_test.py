@@ -1,0 +1,96 @@
+"""The pipeline exporter process, scraped by a real Prometheus that also evaluates the Flywheel rules.
+
+A drift report and an ingestion lag are written as snapshots; the exporter (started as its own process, as in
+production) serves them; Prometheus scrapes it, answers queries for the values, and fires FlywheelFeatureDrift.
+Every dashboard query is also sent to the same Prometheus, which rejects any that does not parse.
+"""
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitoring.dashboards import build_dashboards
+from monitoring.drift_report import DRIFT, DriftReport, FeatureDrift, StatisticResult
+from monitoring.pipeline_metrics import write_drift_snapshot, write_ingestion_lag
+from tools.services.process import free_port
+
+RULES = Path(__file__).resolve().parents[2] / "monitoring" / "prometheus" / "flywheel_rules.yml"
+
+
+def _wait_for(prometheus, promql: str, timeout: float = 60.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = prometheus.query(promql)
+        if result:
+            return result
+        time.sleep(0.5)
+    raise AssertionError(f"Prometheus never answered {promql!r}")
+
+
+@pytest.fixture
+def exporter(tmp_path):
+    port = free_port()
+    snapshots = tmp_path / "snapshots"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    argv = [sys.executable, "-m", "monitoring.pipeline_exporter", "--snapshot-dir", str(snapshots), "--port", str(port)]
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"exporter did not start: {process.communicate()[0]}") from None
+                time.sleep(0.2)
+        yield port, snapshots
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_prometheus_scrapes_pipeline_metrics_and_fires_the_drift_alert(prometheus_service, exporter):
+    port, snapshots = exporter
+    now = datetime.now(UTC)
+    amount = FeatureDrift(
+        "amount",
+        "numeric",
+        (StatisticResult("psi", 0.42, 0.1, True), StatisticResult("wasserstein", 0.2, 0.3, False)),
+        0,
+        0,
+    )
+    write_drift_snapshot(snapshots, "fraud", DriftReport(DRIFT, 2000, 2000, (amount,), "h"), now)
+    write_ingestion_lag(snapshots, "transactions", 12.5, now)
+    prometheus_service.rule_files = [str(RULES)]
+    try:
+        prometheus_service.reload({"flywheel_pipeline": [f"127.0.0.1:{port}"]})
+        psi = _wait_for(
+            prometheus_service, 'flywheel_drift_statistic{job="flywheel_pipeline",feature="amount",statistic="psi"}'
+        )
+        assert float(psi[0]["value"][1]) == 0.42
+        lag = _wait_for(prometheus_service, 'flywheel_ingestion_lag_seconds{source="transactions"}')
+        assert float(lag[0]["value"][1]) == 12.5
+        alert = _wait_for(prometheus_service, 'ALERTS{alertname="FlywheelFeatureDrift",alertstate="firing"}')
+        assert {a["metric"]["feature"] for a in alert} == {"amount"}  # wasserstein stayed under its limit
+        ratio = _wait_for(prometheus_service, 'flywheel:drift_statistic:ratio_to_threshold{statistic="psi"}')
+        assert float(ratio[0]["value"][1]) == pytest.approx(4.2)
+    finally:
+        prometheus_service.rule_files = []
+        prometheus_service.reload({})
+
+
+def test_every_dashboard_query_parses_in_prometheus(prometheus_service):
+    for uid, model in build_dashboards().items():
+        for panel in model["panels"]:
+            for target in panel["targets"]:
+                try:
+                    prometheus_service.query(target["expr"])
+                except (OSError, RuntimeError) as error:
+                    raise AssertionError(f"{uid} / {panel['title']}: Prometheus rejects {target['expr']!r}") from error
