@@ -7,13 +7,18 @@ has no side effects: resources are configured here but connect only when used.
 import dagster as dg
 
 from assets.build_info import build_info
+from assets.closed_loop import LOOP_ASSETS, LOOP_SCHEDULES, LOOP_SENSORS, loop_resources, with_redeploy_automation
 from assets.data_assets import DATA_ASSETS, data_resources
+from assets.model_gate import MODEL_ASSETS, model_resources
+from assets.serving_engine import SERVING_ASSETS
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
     """Flywheel's definitions, loaded lazily by Dagster when the code location starts."""
     return dg.Definitions(
-        assets=[build_info, *DATA_ASSETS],
-        resources={**data_resources()},
+        assets=with_redeploy_automation([build_info, *DATA_ASSETS, *MODEL_ASSETS, *SERVING_ASSETS, *LOOP_ASSETS]),
+        sensors=LOOP_SENSORS,
+        schedules=LOOP_SCHEDULES,
+        resources={**data_resources(), **model_resources(), **loop_resources()},
     )

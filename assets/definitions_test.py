@@ -17,10 +17,16 @@ EXPECTED_ASSETS = {
     "transaction_features",
     "training_set",
     "online_features",
+    "fraud_model",
+    "model_evaluation",
+    "serving_engine",
+    "deployment",
+    "drift_reference",
+    "labeled_predictions",
 }
 EXPECTED_CHECKS: set[str] = {"transaction_rules_within_threshold"}
-EXPECTED_SENSORS: set[str] = set()
-EXPECTED_SCHEDULES: set[str] = set()
+EXPECTED_SENSORS = {"drift_sensor", "performance_sensor", "label_feedback_sensor", "redeploy_automation_sensor"}
+EXPECTED_SCHEDULES = {"retraining_fallback_schedule"}
 
 
 def _loaded() -> dg.Definitions:

@@ -10,6 +10,7 @@ import hashlib
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -21,9 +22,12 @@ import pyarrow.parquet as pq
 from assets.ingestion.json_records import ERROR_COLUMN, RAW_COLUMN
 from assets.ingestion.kafka_sink import KAFKA_TIME_COLUMN, OFFSET_COLUMN, PARTITION_COLUMN, ParquetOffsetSink
 from assets.quarantine import REASON_COLUMN, RULE_COLUMN, validate_rows
-from domain.online_features import OnlineFeatureEngine, replay
+from domain.online_features import OnlineFeatureEngine
+from domain.online_state_bulk import bulk_states
 from domain.online_store import SqliteStateStore
+from domain.schema import validation_frame
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KAFKA_COLUMNS = (ERROR_COLUMN, RAW_COLUMN, PARTITION_COLUMN, OFFSET_COLUMN, KAFKA_TIME_COLUMN)
 
 
@@ -74,12 +78,12 @@ def _chunks(history: Path, stream: Path, arrow_schema: pa.Schema):
     """(source name, valid-looking frame, malformed Kafka rows) per history file and for the stream."""
     names = arrow_schema.names
     for path in parquet_files(history):
-        yield str(path), pq.read_table(path, columns=names).cast(arrow_schema).to_pandas(), None
+        yield str(path), validation_frame(pq.read_table(path, columns=names).cast(arrow_schema)), None
     streamed = ParquetOffsetSink(stream).read() if Path(stream).exists() else None
     if streamed is not None and streamed.num_rows:
         bad = streamed.filter(pc.is_valid(streamed[ERROR_COLUMN]))
         good = streamed.filter(pc.is_null(streamed[ERROR_COLUMN])).select(names).cast(arrow_schema)
-        yield f"{stream} ({streamed.num_rows} Kafka messages)", good.to_pandas(), bad
+        yield f"{stream} ({streamed.num_rows} Kafka messages)", validation_frame(good), bad
 
 
 def validate_to_lake(
@@ -158,20 +162,26 @@ def build_online_state(
     id_column: str,
     definition_hash: str,
 ) -> dict[str, int]:
-    """Replays validated transactions and label arrivals through the online engine; stores each entity's state."""
-    events_table = pa.concat_tables([pq.read_table(p) for p in parquet_files(transactions)])
-    events = events_table.sort_by("event_time").to_pylist()
-    label_frame = pq.read_table(Path(labels) / "labels.parquet").to_pandas()
-    arrivals = [
-        (key, at.to_pydatetime(), float(value))
-        for key, at, value in zip(
-            label_frame[id_column], label_frame["label_time"], label_frame["is_fraud"], strict=True
-        )
-    ]
-    _, states = replay(engine, events, arrivals, id_column)
-    for entity, by_key in states.items():
+    """Builds every entity's online state from validated transactions and label arrivals up to the newest
+    transaction, column-wise (the same states an event-by-event replay ends with), and stores them."""
+    needed = {"event_time", id_column, *engine.entities}
+    for needs in engine.needs.values():
+        needed.update(needs.window_columns, needs.moment_columns, needs.novelty_columns)
+    files = parquet_files(transactions)
+    if not files:
+        raise FileNotFoundError(f"no validated transactions under {transactions}; materialize validated_transactions")
+    schema = pq.read_schema(files[0])
+    columns = [name for name in schema.names if name in needed]
+    text = [name for name in columns if name != id_column and pa.types.is_string(schema.field(name).type)]
+    events = pa.concat_tables(
+        [pq.read_table(p, columns=columns, read_dictionary=text) for p in files], promote_options="permissive"
+    )
+    label_table = pq.read_table(Path(labels) / "labels.parquet")
+    built = bulk_states(engine, events, label_table, id_column)
+    for entity, by_key in built.states.items():
         store.put_many(entity, by_key)
-    as_of = str(events[-1]["event_time"]) if events else ""
+    as_of = "" if built.as_of_us is None else str(_EPOCH + timedelta(microseconds=built.as_of_us))
     store.set_meta("as_of", as_of)
+    store.set_meta("labels_used", str(built.labels_used))
     store.set_meta("definition_hash", definition_hash)
-    return {entity: len(by_key) for entity, by_key in states.items()}
+    return {entity: len(by_key) for entity, by_key in built.states.items()}

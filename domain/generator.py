@@ -367,6 +367,23 @@ def apply_quality_break(transactions: pa.Table, kind: str, share: float, rng: np
     return transactions.set_column(transactions.schema.get_field_index(column), column, value)
 
 
+SCENARIO_PRESETS: dict[str, Scenario] = {
+    "normal": Scenario(),
+    "covariate_drift": Scenario(amount_inflation=1.3, new_merchant_share=0.1),
+    "concept_drift": Scenario(new_fraud_pattern_rate=0.005),
+    **{kind: Scenario(quality_break=kind) for kind in QUALITY_BREAKS},
+}
+"""Named scenarios for demos, the live stream and end-to-end tests: no change, drift in the inputs, a new fraud
+pattern, or one data-quality break on every row (each applies from day 0; set `start_day` to delay it)."""
+
+
+def scenario_preset(name: str, **overrides) -> Scenario:
+    """The named preset from SCENARIO_PRESETS, with any knob overridden; unknown names raise listing the choices."""
+    if name not in SCENARIO_PRESETS:
+        raise ValueError(f"unknown scenario {name!r}; expected one of {sorted(SCENARIO_PRESETS)}")
+    return replace(SCENARIO_PRESETS[name], **overrides)
+
+
 def generate(config: GeneratorConfig) -> Iterator[GeneratedDay]:
     """Every day of the data set in order, one at a time (memory holds one day)."""
     population = Population(config)

@@ -2,8 +2,19 @@
 
 import numpy as np
 import pyarrow.compute as pc
+import pytest
 
-from domain.generator import GeneratorConfig, Population, Scenario, fixed_width_ids, generate_day, write_history
+from domain.generator import (
+    QUALITY_BREAKS,
+    SCENARIO_PRESETS,
+    GeneratorConfig,
+    Population,
+    Scenario,
+    fixed_width_ids,
+    generate_day,
+    scenario_preset,
+    write_history,
+)
 from domain.schema import TRANSACTION_ARROW_SCHEMA
 
 CONFIG = GeneratorConfig(n_cards=2_000, n_merchants=300, days=3, seed=9)
@@ -66,3 +77,13 @@ def test_history_is_partitioned_by_date(tmp_path):
 
 def test_fixed_width_ids():
     assert fixed_width_ids("t", np.array([0, 42]), 4).to_pylist() == ["t0000", "t0042"]
+
+
+def test_scenario_presets_name_every_break_and_refuse_unknown_names():
+    assert {"normal", "covariate_drift", "concept_drift", *QUALITY_BREAKS} == set(SCENARIO_PRESETS)
+    assert scenario_preset("normal") == Scenario()
+    assert scenario_preset("null_field", quality_break_share=0.1).quality_break_share == 0.1
+    drifted = _day(GeneratorConfig(n_cards=2_000, n_merchants=300, seed=9, scenario=scenario_preset("covariate_drift")))
+    assert pc.mean(drifted.transactions["amount"]).as_py() > 1.15 * pc.mean(_day().transactions["amount"]).as_py()
+    with pytest.raises(ValueError, match="unknown scenario 'typo'; expected one of"):
+        scenario_preset("typo")

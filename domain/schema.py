@@ -47,9 +47,19 @@ MEDIAN_AMOUNT_RANGE = (3.0, 500.0)
 """A batch whose median amount leaves this range has switched units (e.g. cents)."""
 
 
+VALIDATION_STRING = pd.StringDtype("pyarrow")
+"""pandas dtype of text columns in frames the pandera schema checks: Arrow-backed, so converting from Arrow is
+nearly free and type, membership and uniqueness checks are vectorised (object strings cost ~5x more to validate)."""
+
+
+def validation_frame(table: pa.Table) -> pd.DataFrame:
+    """An Arrow table as the pandas frame `transaction_schema()` validates (text columns as VALIDATION_STRING)."""
+    return table.to_pandas(types_mapper={pa.string(): VALIDATION_STRING, pa.large_string(): VALIDATION_STRING}.get)
+
+
 def transaction_schema() -> pa_schema.DataFrameSchema:
-    """The pandera rules every transaction must pass before it may reach features."""
-    text = {"dtype": str, "nullable": False}
+    """The pandera rules every transaction must pass before it may reach features (frames from `validation_frame`)."""
+    text = {"dtype": VALIDATION_STRING, "nullable": False}
     return pa_schema.DataFrameSchema(
         {
             "transaction_id": pa_schema.Column(unique=True, report_duplicates="exclude_first", **text),

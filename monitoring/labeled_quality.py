@@ -159,9 +159,12 @@ def evaluate_labeled_quality(
             checks.append(QualityCheck(metric, float("nan"), expected, trials, float("nan"), INSUFFICIENT_DATA))
             continue
         spread = np.sqrt(dispersion * expected * (1 - expected) * (1 / trials + 1 / reference_trials))
-        p_value = float(norm.cdf((true_positives / trials - expected) / spread)) if spread > 0 else 1.0
+        observed = true_positives / trials
+        # A perfect (or empty) reference has no spread: then any shortfall is a drop.
+        shortfall = 0.0 if observed < expected else 1.0
+        p_value = float(norm.cdf((observed - expected) / spread)) if spread > 0 else shortfall
         status = DEGRADED if p_value < alpha / 2 else OK
-        checks.append(QualityCheck(metric, true_positives / trials, expected, trials, p_value, status))
+        checks.append(QualityCheck(metric, observed, expected, trials, p_value, status))
     statuses = {c.status for c in checks}
     if DEGRADED in statuses:
         status = DEGRADED

@@ -45,3 +45,15 @@ def test_bad_labels_are_named():
         quality_reference([0.1, 0.9], [0, 2], 0.5)
     with pytest.raises(ValueError, match="differ in length"):
         evaluate_labeled_quality(quality_reference([0.1, 0.9], [0, 1], 0.5), [0.2], [0, 1])
+
+
+def test_a_perfect_reference_still_detects_a_drop():
+    import numpy as np
+
+    from monitoring.labeled_quality import evaluate_labeled_quality, quality_reference
+
+    labels = np.array([1] * 40 + [0] * 160)
+    reference = quality_reference(labels * 0.9, labels, threshold=0.5)
+    assert reference.recall == 1.0 and reference.precision == 1.0
+    report = evaluate_labeled_quality(reference, np.r_[np.full(40, 0.1), np.full(160, 0.9)], labels)
+    assert report.alarm, "zero spread must not hide a total collapse"

@@ -49,6 +49,11 @@ if [ "$(cat .venv/.lock-hash 2>/dev/null)" != "$lock_hash" ]; then
   VIRTUAL_ENV=.venv uv pip sync --quiet --require-hashes tools/python/requirements.lock
   echo "$lock_hash" > .venv/.lock-hash
 fi
+# Docker engine for the requires-docker image tests (started by the tests themselves), and the
+# Terraform providers built from the Go module proxy for `terraform validate` (cached; ~20 min once).
+tools/images/setup_docker.sh
+infra/setup.sh
+
 # The repository root on the venv's path, so `python -m assets...` works from anywhere.
 echo "$PWD" > .venv/lib/python3.11/site-packages/flywheel-repo.pth
 log "ready"

@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +24,7 @@ import pyarrow.parquet as pq
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from assets.ingestion.json_records import ERROR_COLUMN, RecordDecoder
+from assets.ingestion.json_records import ERROR_COLUMN, decode_batch
 
 PARTITION_COLUMN = "_partition"
 OFFSET_COLUMN = "_offset"
@@ -170,7 +172,8 @@ def ingest(
 ) -> IngestReport:
     """Consumes `settings.topic` into `sink` until caught up (or a limit), committing after each durable write.
 
-    `after_write` runs between a file's rename and the offset commit (tests kill the process there).
+    `after_write` runs between a file's rename and the offset commit (tests kill the process there); it runs on
+    the writer thread.
     """
     started = time.monotonic()
     consumer = KafkaConsumer(
@@ -191,30 +194,47 @@ def ingest(
         ends = consumer.end_offsets(partitions)
         for tp in partitions:
             report.partitions[tp.partition] = PartitionProgress(starts[tp.partition], ends[tp], starts[tp.partition])
-        buffers: dict[int, tuple[RecordDecoder, list[int], list[int]]] = {}
+        buffers: dict[int, tuple[list[bytes | None], list[int], list[int]]] = {}
         buffered = consumed = 0
+        in_flight: deque[Future] = deque()
 
         def caught_up() -> bool:
             return all(p.position >= p.end_at_start for p in report.partitions.values())
 
-        while not caught_up() and time.monotonic() - started < settings.max_seconds:
-            if settings.max_messages is not None and consumed >= settings.max_messages:
-                break
-            polled = consumer.poll(timeout_ms=settings.poll_timeout_ms, max_records=settings.batch_rows)
-            for tp, messages in polled.items():
-                decoder, offsets, times = buffers.setdefault(tp.partition, (RecordDecoder(schema), [], []))
-                for message in messages:
-                    decoder.add(message.value)
-                    offsets.append(message.offset)
-                    times.append(message.timestamp)
-                report.partitions[tp.partition].position = messages[-1].offset + 1
-                buffered += len(messages)
-                consumed += len(messages)
-            if buffered >= settings.batch_rows or (buffered and (not polled or caught_up())):
-                _flush(consumer, sink, settings.topic, buffers, report, after_write)
-                buffers, buffered = {}, 0
-        if buffered:
-            _flush(consumer, sink, settings.topic, buffers, report, after_write)
+        def commit_written(wait_for: int) -> None:
+            """Commits, oldest first, every batch the writer has made durable; waits until <= wait_for remain."""
+            while in_flight and (in_flight[0].done() or len(in_flight) > wait_for):
+                written = in_flight.popleft().result()  # a failed write raises here: nothing after it is committed
+                commits = {}
+                for partition, path, rows, malformed, next_offset in written:
+                    report.files.append(str(path))
+                    report.partitions[partition].rows += rows
+                    report.partitions[partition].malformed += malformed
+                    commits[TopicPartition(settings.topic, partition)] = OffsetAndMetadata(next_offset, "", -1)
+                consumer.commit(commits)
+
+        # One writer thread decodes and writes batch n (Arrow and fsync release the GIL) while this thread fetches
+        # batch n+1; at most two batches are in memory, and commits still follow their batch's durable write.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer") as writer:
+            while not caught_up() and time.monotonic() - started < settings.max_seconds:
+                if settings.max_messages is not None and consumed >= settings.max_messages:
+                    break
+                polled = consumer.poll(timeout_ms=settings.poll_timeout_ms, max_records=settings.batch_rows)
+                for tp, messages in polled.items():
+                    values, offsets, times = buffers.setdefault(tp.partition, ([], [], []))
+                    values.extend([message.value for message in messages])  # decoded per batch by the writer
+                    offsets.extend([message.offset for message in messages])
+                    times.extend([message.timestamp for message in messages])
+                    report.partitions[tp.partition].position = messages[-1].offset + 1
+                    buffered += len(messages)
+                    consumed += len(messages)
+                if buffered >= settings.batch_rows or (buffered and (not polled or caught_up())):
+                    in_flight.append(writer.submit(_write_batches, sink, schema, buffers, after_write))
+                    buffers, buffered = {}, 0
+                commit_written(wait_for=1)
+            if buffered:
+                in_flight.append(writer.submit(_write_batches, sink, schema, buffers, after_write))
+            commit_written(wait_for=0)
         latest = consumer.end_offsets(partitions)
         report.lag_after = {tp.partition: latest[tp] - report.partitions[tp.partition].position for tp in partitions}
     finally:
@@ -233,22 +253,20 @@ def _partitions(consumer: KafkaConsumer, topic: str, timeout_s: float = 15.0) ->
     raise RuntimeError(f"topic '{topic}' has no partitions (does it exist?) after {timeout_s:.0f} s")
 
 
-def _flush(consumer, sink, topic, buffers, report, after_write) -> None:
-    commits = {}
-    for partition, (decoder, offsets, times) in sorted(buffers.items()):
-        table = decoder.table()
+def _write_batches(sink, schema, buffers, after_write) -> list[tuple[int, Path, int, int, int]]:
+    """Decodes and durably writes one file per partition; (partition, path, rows, malformed, next offset) each."""
+    written = []
+    for partition, (values, offsets, times) in sorted(buffers.items()):
+        table = decode_batch(values, schema)
         table = table.append_column(PARTITION_COLUMN, pa.array([partition] * len(offsets), type=pa.int32()))
         table = table.append_column(OFFSET_COLUMN, pa.array(offsets, type=pa.int64()))
         table = table.append_column(KAFKA_TIME_COLUMN, pa.array(times, type=pa.int64()).cast(pa.timestamp("ms", "UTC")))
         path = sink.write(partition, table)
-        report.files.append(str(path))
-        malformed = sum(e is not None for e in decoder.errors)
-        report.partitions[partition].rows += len(offsets) - malformed
-        report.partitions[partition].malformed += malformed
+        malformed = table.num_rows - table[ERROR_COLUMN].null_count
         if after_write is not None:
             after_write(path)
-        commits[TopicPartition(topic, partition)] = OffsetAndMetadata(offsets[-1] + 1, "", -1)
-    consumer.commit(commits)
+        written.append((partition, path, len(offsets) - malformed, malformed, offsets[-1] + 1))
+    return written
 
 
 def valid_rows(table: pa.Table) -> pa.Table:

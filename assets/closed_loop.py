@@ -1,0 +1,356 @@
+"""The closed loop: feedback from late labels, drift and performance sensors that retrain, automatic redeploys.
+
+Sensors are thin: they read recent traffic or labeled quality, call monitoring/ (evaluate_drift,
+evaluate_labeled_quality, decide_retrain) and turn a `retrain` decision into one run request per drift
+episode. Every decision, with its statistics and thresholds, is the tick's skip reason or the run's tags,
+and the retraining state lives in the sensor cursor.
+"""
+
+import dataclasses
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pydantic import Field
+
+from assets.data_assets import KafkaResource, LakeResource
+from assets.ingestion.kafka_sink import IngestSettings, ParquetOffsetSink, ingest
+from assets.ingestion.recent_records import KafkaUnavailableError, check_reachable, read_recent
+from assets.mlflow_tracking import MlflowTracking
+from assets.model_training import DEFAULT_MODEL_NAME
+from domain.features import FRAUD_FEATURES
+from monitoring.drift_report import DriftThresholds, evaluate_drift
+from monitoring.feedback_join import join_labels, quality_by_version
+from monitoring.labeled_quality import QualityReference, evaluate_labeled_quality, quality_reference
+from monitoring.pipeline_metrics import write_drift_snapshot, write_quality_snapshot, write_retraining_snapshot
+from monitoring.reference_profile import ReferenceProfile, build_reference_profile
+from monitoring.retrain_decision import RETRAIN, RetrainPolicy, RetrainState, decide_retrain
+from monitoring.threshold_calibration import calibrate_thresholds, consecutive_windows
+
+GROUP = "monitoring"
+TRAINING_SET = dg.AssetKey("training_set")
+FRAUD_MODEL = dg.AssetKey("fraud_model")
+MODEL_EVALUATION = dg.AssetKey("model_evaluation")
+SERVING_ENGINE = dg.AssetKey("serving_engine")
+DEPLOYMENT = dg.AssetKey("deployment")
+CHARGEBACK_LABELS = dg.AssetKey("chargeback_labels")
+RETRAINING_ASSETS = [TRAINING_SET, FRAUD_MODEL, MODEL_EVALUATION, dg.AssetKey("drift_reference")]
+PREDICTION_SCHEMA = pa.schema(
+    [
+        pa.field("request_id", pa.string()),
+        pa.field("transaction_id", pa.string()),
+        pa.field("model", pa.string()),
+        pa.field("model_version", pa.int64()),
+        pa.field("score", pa.float64()),
+        pa.field("time", pa.float64()),
+    ]
+)
+
+
+class LoopResource(dg.ConfigurableResource):
+    """Settings of the closed loop: windows, thresholds, cooldown and the retraining budget."""
+
+    model_name: str = Field(default=DEFAULT_MODEL_NAME, description="Registered model the loop watches.")
+    predictions_topic: str = Field(default="predictions", description="Kafka topic of the server's prediction log.")
+    window_rows: int = Field(default=2000, description="Rows per drift window (and per calibration window).")
+    false_alarm_rate: float = Field(default=0.01, description="Share of no-drift windows allowed to alarm.")
+    label_maturity_hours: float = Field(
+        default=24 * 7, description="Age after which an unlabeled prediction counts as a negative."
+    )
+    cooldown_minutes: float = Field(default=360.0, description="Minimum time between two retraining requests.")
+    daily_budget: int = Field(default=2, description="Retraining requests allowed per UTC day (the cost guard).")
+    clear_ticks: int = Field(default=3, description="Quiet ticks in a row that close a drift episode.")
+    snapshot_dir: str = Field(
+        default=".flywheel/monitoring/snapshots", description="Folder the pipeline exporter serves to Prometheus."
+    )
+    reference_dir: str = Field(
+        default=".flywheel/monitoring/references", description="Reference profiles and thresholds per model version."
+    )
+
+    def policy(self) -> RetrainPolicy:
+        return RetrainPolicy(
+            cooldown=timedelta(minutes=self.cooldown_minutes),
+            daily_budget=self.daily_budget,
+            clear_ticks=self.clear_ticks,
+        )
+
+    def reference_path(self, version: int | str, name: str) -> Path:
+        return Path(self.reference_dir, self.model_name, f"v{version}", name)
+
+
+# ---------------------------------------------------------------- assets
+
+
+@dg.asset(group_name=GROUP, deps=[MODEL_EVALUATION], code_version="1", kinds={"mlflow"})
+def drift_reference(
+    context: dg.AssetExecutionContext, loop: LoopResource, mlflow_tracking: MlflowTracking
+) -> dg.MaterializeResult:
+    """The champion's reference profile, calibrated drift thresholds and quality reference, saved with its version."""
+    from training.registry import load_registered_model  # torch: only when this asset runs
+    from training.scoring import score_frame
+    from training.training_data import read_training_set
+
+    champion = load_registered_model(loop.model_name, "champion", mlflow_tracking.tracking_uri)
+    source = context.instance.get_latest_materialization_event(TRAINING_SET)
+    if source is None or "path" not in source.asset_materialization.metadata:
+        raise dg.Failure("training_set has no materialization with a path: materialize it first")
+    frame = read_training_set(str(source.asset_materialization.metadata["path"].value), champion.spec)
+    frame = frame.sort_values(champion.spec.timestamp, kind="stable").reset_index(drop=True)
+    frame["score"] = score_frame(champion.net, champion.spec, frame)
+    half = len(frame) // 2
+    profile = build_reference_profile(frame.iloc[:half], champion.spec)
+    window_rows = min(loop.window_rows, max((len(frame) - half) // 30, 50))
+    thresholds = calibrate_thresholds(
+        profile, consecutive_windows(frame.iloc[half:], window_rows), champion.spec, loop.false_alarm_rate
+    )
+    labels = frame[champion.spec.label].to_numpy()
+    # Flag about twice the positive rate: a review-queue-sized threshold, whatever the score calibration.
+    threshold = float(np.quantile(frame["score"], 1 - min(0.5, 2 * labels.mean())))
+    days = pd.to_datetime(frame[champion.spec.timestamp]).dt.date.to_numpy()
+    quality = quality_reference(frame["score"].to_numpy(), labels, threshold=threshold, windows=days)
+    files = {
+        "reference_profile.json": profile.to_json(),
+        "drift_thresholds.json": thresholds.to_json(),
+        "quality_reference.json": json.dumps(dataclasses.asdict(quality)),
+    }
+    client = mlflow_tracking.client()
+    for name, text in files.items():
+        path = loop.reference_path(champion.version, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        client.log_text(champion.run_id, text, f"monitoring/{name}")
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": champion.version,
+            "profile_rows": half,
+            "calibration_window_rows": window_rows,
+            "path": str(loop.reference_path(champion.version, "")),
+        },
+        data_version=dg.DataVersion(f"{loop.model_name}-v{champion.version}"),
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[CHARGEBACK_LABELS], code_version="1", kinds={"kafka"})
+def labeled_predictions(
+    context: dg.AssetExecutionContext, kafka: KafkaResource, lake: LakeResource, loop: LoopResource
+) -> dg.MaterializeResult:
+    """The prediction log (Kafka) joined with late chargeback labels, and quality per model version."""
+    sink = lake.path("stream", "predictions")
+    settings = IngestSettings(topic=loop.predictions_topic, group_id=f"{kafka.group_id}-predictions")
+    report = ingest(kafka.bootstrap_servers, settings, ParquetOffsetSink(sink), PREDICTION_SCHEMA)
+    table = ParquetOffsetSink(sink).read() if sink.exists() else PREDICTION_SCHEMA.empty_table()
+    predictions = table.to_pandas()
+    if "_error" in predictions:
+        predictions = predictions[predictions["_error"].isna()]
+    labels_file = lake.path("labels", "chargebacks", "labels.parquet")
+    labels = (
+        pd.read_parquet(labels_file) if labels_file.exists() else pd.DataFrame(columns=["transaction_id", "label_time"])
+    )
+    now = pd.Timestamp(datetime.now(UTC))
+    joined = join_labels(predictions, labels, now, pd.Timedelta(hours=loop.label_maturity_hours))
+    quality = quality_by_version(joined.frame)
+    out = lake.path("feedback", "labeled_predictions.parquet")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    joined.frame.to_parquet(out, index=False)
+    context.log.info(f"feedback join: {joined.counts()}")
+    return dg.MaterializeResult(
+        metadata={
+            **joined.counts(),
+            "consumed_predictions": report.consumed if hasattr(report, "consumed") else len(predictions),
+            "quality_by_version": dg.MetadataValue.md(
+                quality.to_markdown(index=False) if len(quality) else "no labels yet"
+            ),
+            "path": str(out),
+        },
+        data_version=dg.DataVersion(f"{len(joined.frame)}-{joined.counts()['positive']}-{joined.counts()['pending']}"),
+    )
+
+
+# ---------------------------------------------------------------- sensors
+
+
+def _tick_now(context) -> datetime:
+    return datetime.now(UTC)
+
+
+def _frame_of(records: list[dict], spec) -> pd.DataFrame:
+    rows = [
+        {**r.get("features", {}), "score": r.get("score"), "model_version": r.get("model_version")} for r in records
+    ]
+    frame = pd.DataFrame(rows)
+    for name in spec.features:
+        if name not in frame:
+            frame[name] = None
+    return frame
+
+
+def _retrain_result(context, decision, loop: LoopResource, trigger: str, detail: str) -> dg.SensorResult:
+    write_retraining_snapshot(loop.snapshot_dir, loop.model_name, decision.state, loop.policy(), _tick_now(context))
+    cursor = decision.state.to_json()
+    if decision.action == RETRAIN:
+        request = dg.RunRequest(
+            run_key=f"{trigger}-{decision.run_key}",
+            asset_selection=RETRAINING_ASSETS,
+            tags={
+                "flywheel/trigger": trigger,
+                "flywheel/episode": decision.run_key or "",
+                "flywheel/why": detail[:200],
+            },
+        )
+        return dg.SensorResult(run_requests=[request], cursor=cursor)
+    return dg.SensorResult(skip_reason=dg.SkipReason(f"{decision.action}: {decision.reason}. {detail}"), cursor=cursor)
+
+
+@dg.sensor(
+    name="drift_sensor",
+    target=RETRAINING_ASSETS,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def drift_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource, loop: LoopResource):
+    """Drift of recent served features and scores against the serving version's reference; retrains per episode."""
+    spec = FRAUD_FEATURES
+    try:
+        check_reachable(kafka.bootstrap_servers)
+        records = read_recent(kafka.bootstrap_servers, loop.predictions_topic, loop.window_rows)
+    except KafkaUnavailableError as error:
+        return dg.SkipReason(f"cannot read recent traffic: {error}; no run requested")
+    if not records:
+        return dg.SkipReason(f"no predictions on '{loop.predictions_topic}' yet")
+    frame = _frame_of(records, spec)
+    version = int(frame["model_version"].mode().iloc[0])
+    try:
+        profile = ReferenceProfile.from_json(loop.reference_path(version, "reference_profile.json").read_text())
+        thresholds = DriftThresholds.from_json(loop.reference_path(version, "drift_thresholds.json").read_text())
+    except FileNotFoundError:
+        return dg.SkipReason(f"model version {version} has no drift reference yet (materialize drift_reference)")
+    window = frame[frame["model_version"] == version]
+    report = evaluate_drift(profile, window, spec, thresholds)
+    now = _tick_now(context)
+    write_drift_snapshot(loop.snapshot_dir, loop.model_name, report, now)
+    state = RetrainState.from_json(context.cursor)
+    decision = decide_retrain(report, state, now, loop.policy(), loop.model_name)
+    context.log.info(f"drift v{version}: {report.explain()}")
+    return _retrain_result(context, decision, loop, "drift", f"v{version} " + report.explain())
+
+
+@dg.sensor(
+    name="performance_sensor",
+    target=RETRAINING_ASSETS,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def performance_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, loop: LoopResource):
+    """Labeled quality of the serving version against its reference; retrains when it drops (same guards)."""
+    path = lake.path("feedback", "labeled_predictions.parquet")
+    if not path.exists():
+        return dg.SkipReason("no labeled predictions yet (labeled_predictions not materialized)")
+    joined = pd.read_parquet(path)
+    labeled = joined[joined["status"] != "pending"]
+    if labeled.empty:
+        return dg.SkipReason("no matured labels yet")
+    version = int(labeled["model_version"].mode().iloc[0])
+    try:
+        reference = QualityReference(**json.loads(loop.reference_path(version, "quality_reference.json").read_text()))
+    except FileNotFoundError:
+        return dg.SkipReason(f"model version {version} has no quality reference yet")
+    mine = labeled[labeled["model_version"] == version]
+    report = evaluate_labeled_quality(reference, mine["score"].to_numpy(), mine["label"].to_numpy())
+    now = _tick_now(context)
+    write_quality_snapshot(loop.snapshot_dir, loop.model_name, report, now)
+    decision = decide_retrain(report, RetrainState.from_json(context.cursor), now, loop.policy(), loop.model_name)
+    return _retrain_result(context, decision, loop, "performance", f"v{version} " + report.explain())
+
+
+@dg.sensor(
+    name="label_feedback_sensor",
+    target=[CHARGEBACK_LABELS, dg.AssetKey("labeled_predictions")],
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def label_feedback_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource):
+    """New chargebacks on the labels topic -> re-join them with the prediction log."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    try:
+        check_reachable(kafka.bootstrap_servers)
+    except KafkaUnavailableError as error:
+        return dg.SkipReason(f"cannot read the labels topic: {error}; no run requested")
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(kafka.labels_topic) or set()
+        ends = consumer.end_offsets([TopicPartition(kafka.labels_topic, p) for p in partitions]) if partitions else {}
+    finally:
+        consumer.close(autocommit=False)
+    total = sum(ends.values())
+    seen = int(context.cursor or 0)
+    if total <= seen:
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"no new labels (offset total {total})"), cursor=str(seen))
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=f"labels-{total}", tags={"flywheel/trigger": "labels"})],
+        cursor=str(total),
+    )
+
+
+@dg.schedule(
+    name="retraining_fallback_schedule",
+    cron_schedule="0 3 * * *",
+    target=RETRAINING_ASSETS,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def retraining_fallback_schedule(context: dg.ScheduleEvaluationContext):
+    """Retrains when nothing else has for `max_model_age_days` (default 7): the fallback of the sensors."""
+    event = context.instance.get_latest_materialization_event(FRAUD_MODEL)
+    max_age = timedelta(days=7)
+    if event is not None and datetime.fromtimestamp(event.timestamp, UTC) > context.scheduled_execution_time - max_age:
+        return dg.SkipReason(f"fraud_model is younger than {max_age.days} days")
+    return dg.RunRequest(
+        run_key=f"fallback-{context.scheduled_execution_time:%Y%m%d}", tags={"flywheel/trigger": "schedule"}
+    )
+
+
+# ---------------------------------------------------------------- automation
+
+# A new champion (model_evaluation's data version changes only when the champion does) rebuilds the engine,
+# and a new engine redeploys: declarative automation, evaluated by the automation sensor below.
+REDEPLOY_ON_NEW_CHAMPION = (
+    dg.AutomationCondition.any_deps_match(
+        dg.AutomationCondition.newly_updated() & dg.AutomationCondition.data_version_changed()
+    )
+    & ~dg.AutomationCondition.in_progress()
+)
+
+
+def with_redeploy_automation(assets_defs: list) -> list:
+    """The serving assets with REDEPLOY_ON_NEW_CHAMPION attached (their modules stay free of loop policy)."""
+    keys = {SERVING_ENGINE, DEPLOYMENT, dg.AssetKey("drift_reference")}
+    return [
+        a.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=REDEPLOY_ON_NEW_CHAMPION))
+        if isinstance(a, dg.AssetsDefinition) and set(a.keys) & keys
+        else a
+        for a in assets_defs
+    ]
+
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "redeploy_automation_sensor",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+)
+
+LOOP_ASSETS = [drift_reference, labeled_predictions]
+LOOP_SENSORS = [drift_sensor, performance_sensor, label_feedback_sensor, automation_sensor]
+LOOP_SCHEDULES = [retraining_fallback_schedule]
+
+
+def loop_resources(state_dir: str = ".flywheel") -> dict:
+    return {
+        "loop": LoopResource(
+            snapshot_dir=f"{state_dir}/monitoring/snapshots", reference_dir=f"{state_dir}/monitoring/references"
+        )
+    }

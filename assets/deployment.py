@@ -1,0 +1,106 @@
+"""The `deployment` asset: the blessed engine switched into the served repository, live once the server says so."""
+
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from serving import model_repository
+
+DEFAULT_SERVED_REPOSITORY = ".flywheel/serving/models"
+SERVING_ENGINE = dg.AssetKey("serving_engine")
+"""The engine build asset (assets/serving_engine.py); named by key so this module imports neither torch nor training."""
+
+
+class DeploymentConfig(dg.Config):
+    """Where the server reads its models, where it answers, and how long to wait for it to switch."""
+
+    served_repository: str = Field(default=DEFAULT_SERVED_REPOSITORY, description="Repository the server watches")
+    server_url: str = Field(default="http://127.0.0.1:8000", description="Base URL of the inference server")
+    ready_timeout_seconds: float = Field(default=120.0, description="How long to wait for the new version")
+    consecutive_ready: int = Field(
+        default=8, description="Ready answers in a row on fresh connections (each may reach another worker)"
+    )
+
+
+@dataclass(frozen=True)
+class LiveModel:
+    """What the server reports after the switch."""
+
+    name: str
+    version: int
+    waited_seconds: float
+
+
+def _get(url: str, timeout: float = 2.0) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            return reply.status, json.loads(reply.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, {}
+    except (urllib.error.URLError, OSError, ValueError):
+        return 0, {}
+
+
+def wait_until_live(server_url: str, name: str, version: int, timeout_s: float, consecutive: int) -> LiveModel:
+    """Polls /v2/models/{name}/versions/{version}/ready until `consecutive` answers in a row say ready."""
+    started = time.monotonic()
+    streak = 0
+    while time.monotonic() - started < timeout_s:
+        status, _ = _get(f"{server_url}/v2/models/{name}/versions/{version}/ready")
+        streak = streak + 1 if status == 200 else 0
+        if streak >= consecutive:
+            return LiveModel(name, version, time.monotonic() - started)
+        time.sleep(0.1 if status == 200 else 0.5)
+    _, metadata = _get(f"{server_url}/v2/models/{name}")
+    live = metadata.get("versions", ["none (server unreachable or model not loaded)"])
+    raise TimeoutError(
+        f"{server_url} did not report version {version} of model '{name}' ready within {timeout_s:.0f} s; it serves "
+        f"{live}. A refused version is logged by the server with the reason (look for 'refused')."
+    )
+
+
+def deploy(
+    build_repository: Path, served_repository: Path, name: str, version: int, config: DeploymentConfig
+) -> LiveModel:
+    """Publishes the version atomically (renamed into place) and waits until the server serves it."""
+    model_repository.publish_version(build_repository, served_repository, name, version)
+    return wait_until_live(config.server_url, name, version, config.ready_timeout_seconds, config.consecutive_ready)
+
+
+@dg.asset(group_name="serving", deps=[SERVING_ENGINE], code_version="1")
+def deployment(context: dg.AssetExecutionContext, config: DeploymentConfig) -> dg.MaterializeResult:
+    """The blessed engine moved into the served repository with an atomic switch; materialized once it is live."""
+    event = context.instance.get_latest_materialization_event(SERVING_ENGINE)
+    if event is None or event.asset_materialization is None:
+        raise dg.Failure(description="serving_engine has never been materialized: build the engine first")
+    metadata = event.asset_materialization.metadata
+    name = str(metadata["model"].value)
+    version = int(metadata["version"].value)
+    if "repository" not in metadata:
+        raise dg.Failure(description="the latest serving_engine materialization has no 'repository' metadata")
+    build_repository = Path(str(metadata["repository"].value))
+    served = Path(config.served_repository)
+    try:
+        live = deploy(build_repository, served, name, version, config)
+    except TimeoutError as error:
+        raise dg.Failure(description=str(error)) from error
+    context.log.info(
+        f"model '{name}' version {version} is live at {config.server_url} after {live.waited_seconds:.1f} s"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "live_model": name,
+            "live_version": version,
+            "server_url": dg.MetadataValue.url(config.server_url),
+            "served_repository": dg.MetadataValue.path(str(served.resolve())),
+            "switch_seconds": live.waited_seconds,
+            "variant": str(metadata["variant"].value) if "variant" in metadata else "unknown",
+        },
+        data_version=dg.DataVersion(f"{name}-{version}"),
+    )

@@ -1,0 +1,60 @@
+"""The newest N JSON records of a Kafka topic, for sensors that look at recent traffic without consuming it."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+from kafka import KafkaConsumer, TopicPartition
+
+
+class KafkaUnavailableError(RuntimeError):
+    """No broker of the bootstrap list accepts connections."""
+
+
+def check_reachable(bootstrap_servers: str, timeout_s: float = 2.0) -> None:
+    """Raises KafkaUnavailableError naming the brokers unless one accepts a TCP connection.
+
+    kafka-python blocks for ~30 s on an unreachable broker; sensors must answer in a second or two.
+    """
+    for server in bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s):
+                return
+        except OSError:
+            continue
+    raise KafkaUnavailableError(f"no Kafka broker reachable at {bootstrap_servers}")
+
+
+def read_recent(bootstrap_servers: str, topic: str, rows: int, timeout_s: float = 10.0) -> list[dict]:
+    """Up to `rows` of the newest records (spread over the partitions), decoded; malformed ones are skipped."""
+    check_reachable(bootstrap_servers)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, consumer_timeout_ms=1000)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            return []
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        ends = consumer.end_offsets(assigned)
+        begins = consumer.beginning_offsets(assigned)
+        per_partition = max(rows // len(assigned), 1)
+        wanted = 0
+        for tp in assigned:
+            start = max(ends[tp] - per_partition, begins[tp])
+            consumer.seek(tp, start)
+            wanted += ends[tp] - start
+        records: list[dict] = []
+        for seen, message in enumerate(consumer, start=1):
+            try:
+                value = json.loads(message.value)
+            except (TypeError, ValueError):
+                value = None
+            if isinstance(value, dict):
+                records.append(value)
+            if seen >= wanted:
+                break
+        return records
+    finally:
+        consumer.close(autocommit=False)

@@ -1,0 +1,152 @@
+"""The `model_evaluation` asset: the champion/challenger gate on the most recent holdout, with promotion history."""
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from assets.mlflow_tracking import MlflowTracking
+from assets.model_training import DEFAULT_FEATURE_SPEC, DEFAULT_MODEL_NAME, fraud_model, locate_training_set
+from training.behaviour import BehaviourExpectations
+from training.config import config_from_dict
+from training.gate import (
+    FIRST,
+    UNCHANGED,
+    GateConfig,
+    GateDecision,
+    comparison_markdown,
+    comparison_table,
+    decide,
+    evaluate,
+)
+from training.registry import (
+    CHALLENGER,
+    CHAMPION,
+    CONFIG_ARTIFACT,
+    alias_version,
+    load_registered_model,
+    load_run_dict,
+    set_champion,
+)
+from training.spec_files import resolve_spec
+from training.training_data import read_training_set, split_by_time
+
+EVALUATION_EXPERIMENT = "fraud-model-evaluation"
+# Known fraud risk signals of the worked example (domain/features.py): the model must not lower the score
+# when they rise. The entity id (transaction_id) is always checked for invariance.
+FRAUD_RISK_SIGNALS = ("merchant_fraud_rate", "card_device_is_new", "card_txn_count_1h")
+
+
+class ModelEvaluationConfig(dg.Config):
+    """Gate settings: margin over the champion, behavioural expectations and minimum quality."""
+
+    registered_model_name: str = Field(default=DEFAULT_MODEL_NAME, description="MLflow registered model name")
+    feature_spec: str = Field(default=DEFAULT_FEATURE_SPEC, description="FeatureSpec (module:ATTRIBUTE or JSON)")
+    training_set_path: str | None = Field(default=None, description="Override of the training set location")
+    primary_metric: str = Field(default="pr_auc", description="Metric the challenger must improve (higher = better)")
+    min_improvement: float = Field(default=0.005, description="Absolute margin over the champion's primary metric")
+    increasing: list[str] = Field(default=list(FRAUD_RISK_SIGNALS), description="Features that must raise risk")
+    decreasing: list[str] = Field(default_factory=list, description="Features that must lower risk")
+    invariant_columns: list[str] = Field(default_factory=list, description="Non-feature columns that must not matter")
+    min_direction_share: float = Field(default=0.7, description="Share of rows that must move the expected way")
+    min_pr_auc: float = Field(default=0.05, description="Minimum holdout PR-AUC")
+    min_roc_auc: float = Field(default=0.6, description="Minimum holdout ROC-AUC")
+    max_ece: float = Field(default=0.2, description="Maximum holdout expected calibration error")
+
+    def gate(self, max_fpr: float) -> GateConfig:
+        expectations = BehaviourExpectations(
+            invariant_columns=tuple(self.invariant_columns),
+            increasing=tuple(self.increasing),
+            decreasing=tuple(self.decreasing),
+            min_direction_share=self.min_direction_share,
+            min_quality={"pr_auc": self.min_pr_auc, "roc_auc": self.min_roc_auc},
+            max_ece=self.max_ece,
+        )
+        return GateConfig(self.primary_metric, self.min_improvement, max_fpr, expectations)
+
+
+def table_metadata(table: pd.DataFrame) -> dg.MetadataValue:
+    """The comparison as a Dagster table (text cells, so numbers and pass/FAIL share columns)."""
+
+    def text(value) -> str:
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            return "-"
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    schema = dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in table.columns])
+    records = [dg.TableRecord({c: text(v) for c, v in row.items()}) for row in table.to_dict("records")]
+    return dg.MetadataValue.table(records, schema=schema)
+
+
+@dg.asset(group_name="training", deps=[fraud_model], code_version="1", kinds={"mlflow"})
+def model_evaluation(
+    context: dg.AssetExecutionContext, config: ModelEvaluationConfig, mlflow_tracking: MlflowTracking
+) -> dg.MaterializeResult:
+    """Challenger vs champion on the same recent holdout; moves the champion alias only if the gate passes."""
+    mlflow_tracking.check_reachable()
+    client = mlflow_tracking.client()
+    name = config.registered_model_name
+    challenger_version = alias_version(client, name, CHALLENGER)
+    if challenger_version is None:
+        raise dg.Failure(f"registered model '{name}' has no '{CHALLENGER}' alias: materialize fraud_model first")
+    champion_version = alias_version(client, name, CHAMPION)
+    training_config = config_from_dict(
+        load_run_dict(challenger_version.run_id, CONFIG_ARTIFACT, mlflow_tracking.tracking_uri)
+    )
+    spec = resolve_spec(config.feature_spec)
+    source = locate_training_set(context.instance, config.training_set_path)
+    holdout = split_by_time(read_training_set(source.path, spec), spec, training_config.split).test
+    gate = config.gate(training_config.recall_at_fpr)
+
+    challenger = load_registered_model(name, challenger_version.version, mlflow_tracking.tracking_uri)
+    challenger_report = evaluate(challenger.net, challenger.spec, holdout, "challenger", challenger.version, gate)
+    champion_report = None
+    if champion_version is not None and champion_version.version == challenger.version:
+        decision = GateDecision(UNCHANGED, ["the challenger is already the champion"], challenger.version, None)
+    else:
+        if champion_version is not None:
+            champion = load_registered_model(name, champion_version.version, mlflow_tracking.tracking_uri)
+            champion_report = evaluate(champion.net, champion.spec, holdout, "champion", champion.version, gate)
+        decision = decide(challenger_report, champion_report, gate)
+    table = comparison_table(challenger_report, champion_report)
+    markdown = comparison_markdown(table, decision)
+
+    tags = {"model_name": name, "challenger_version": challenger.version, "decision": decision.outcome}
+    with mlflow_tracking.start_run(context, f"gate v{challenger.version}", EVALUATION_EXPERIMENT, tags) as tracker:
+        tracker.log_metrics({f"challenger_{k}": v for k, v in challenger_report.metrics.items()})
+        if champion_report:
+            tracker.log_metrics({f"champion_{k}": v for k, v in champion_report.metrics.items()})
+        tracker.log_text(markdown, "comparison.md")
+        tracker.log_table(table.astype(str), "comparison.json")
+        client.set_model_version_tag(name, challenger.version, "gate_decision", decision.outcome)
+        client.set_model_version_tag(name, challenger.version, "gate_reasons", "; ".join(decision.reasons)[:4000])
+        if decision.promote:
+            action = "first" if decision.outcome == FIRST else "promote"
+            evidence = {
+                "holdout_rows": len(holdout),
+                "data_version": source.data_version,
+                "challenger": challenger_report.metrics,
+                "champion": champion_report.metrics if champion_report else None,
+            }
+            set_champion(client, name, challenger.version, action, decision.summary(), evidence)
+    current = alias_version(client, name, CHAMPION)
+    context.log.info(markdown)
+    return dg.MaterializeResult(
+        metadata={
+            "decision": decision.outcome,
+            "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.reasons)),
+            "challenger_version": challenger.version,
+            "champion_version_before": champion_version.version if champion_version else "none",
+            "champion_version": current.version if current else "none",
+            "comparison": dg.MetadataValue.md(markdown),
+            "comparison_table": table_metadata(table),
+            "holdout_rows": len(holdout),
+        }
+    )
+
+
+MODEL_ASSETS = [fraud_model, model_evaluation]
+
+
+def model_resources(tracking_uri: str = "http://127.0.0.1:5000") -> dict:
+    """The resources the model assets need, for one environment (local default: `tools.services.cli up mlflow`)."""
+    return {"mlflow_tracking": MlflowTracking(tracking_uri=tracking_uri, experiment_name="flywheel")}

@@ -1,0 +1,175 @@
+"""Prometheus metrics of the inference server (prometheus-client), multi-process aware.
+
+With several worker processes, each writes its samples to PROMETHEUS_MULTIPROC_DIR (set by the supervisor before
+the workers start) and /metrics on any worker aggregates all of them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5)
+SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def batch_buckets(max_batch_size: int = 1024) -> tuple[float, ...]:
+    buckets, size = [], 1
+    while size < max_batch_size:
+        buckets.append(float(size))
+        size *= 2
+    return (*buckets, float(max_batch_size))
+
+
+class ServingMetrics:
+    """Every metric the server exports; label children are cached so the request path pays one dict lookup."""
+
+    def __init__(self, max_batch_size: int = 1024) -> None:
+        self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.requests = Counter(
+            "flywheel_inference_requests",
+            "Inference requests by model, version, endpoint and HTTP status.",
+            ["model", "version", "endpoint", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "flywheel_inference_request_duration_seconds",
+            "Time from a request's last byte to its response, by model and endpoint.",
+            ["model", "endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            "flywheel_inference_batch_size",
+            "Rows per model run formed by the dynamic batcher.",
+            ["model"],
+            buckets=batch_buckets(max_batch_size),
+            registry=registry,
+        )
+        self.batch_requests = Histogram(
+            "flywheel_inference_batch_requests",
+            "Requests coalesced into one model run.",
+            ["model"],
+            buckets=batch_buckets(max_batch_size),
+            registry=registry,
+        )
+        self.run_seconds = Histogram(
+            "flywheel_inference_model_run_seconds",
+            "Time of one model run (one batch).",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.queue_depth = Gauge(
+            "flywheel_inference_queue_rows",
+            "Rows waiting in the batching queue.",
+            ["model"],
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.loaded_version = Gauge(
+            "flywheel_model_loaded_version",
+            "Version number each model serves (the highest across workers).",
+            ["model"],
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self.version_workers = Gauge(
+            "flywheel_model_version_workers",
+            "Worker processes serving each model version (1 per worker; 0 once it is replaced).",
+            ["model", "version"],
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.reloads = Counter(
+            "flywheel_model_reloads",
+            "Version load attempts by outcome (loaded or refused).",
+            ["model", "version", "outcome"],
+            registry=registry,
+        )
+        self.scores = Histogram(
+            "flywheel_inference_score",
+            "Distribution of the scores served.",
+            ["model"],
+            buckets=SCORE_BUCKETS,
+            registry=registry,
+        )
+        self.log_records = Counter(
+            "flywheel_prediction_log_records",
+            "Prediction log records by outcome: sent, dropped_queue_full, dropped_kafka_error.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.log_pending = Gauge(
+            "flywheel_prediction_log_pending",
+            "Prediction log records waiting to be sent.",
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self._request_children: dict[tuple, tuple] = {}
+
+    def request(self, model: str, version: str, endpoint: str, status: int, seconds: float) -> None:
+        """Counts one answered request and observes its latency."""
+        key = (model, version, endpoint, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(model, version, endpoint, str(status)),
+                self.latency.labels(model, endpoint),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_scores(self, model: str, scores: np.ndarray) -> None:
+        child = self.scores.labels(model)
+        for value in np.asarray(scores, dtype=np.float64).reshape(-1).tolist():
+            child.observe(value)
+
+    def version_switched(self, model: str, old: int | None, new: int) -> None:
+        if old is not None:
+            self.version_workers.labels(model, str(old)).set(0)
+        self.version_workers.labels(model, str(new)).set(1)
+        self.loaded_version.labels(model).set(new)
+
+    def batch_observer(self, model: str) -> BatchMetrics:
+        return BatchMetrics(self, model)
+
+    def exposition(self) -> bytes:
+        """The text format for GET /metrics (aggregated over workers in multi-process mode)."""
+        if self.multiprocess_dir:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+
+class BatchMetrics:
+    """The dynamic batcher's observer for one model."""
+
+    def __init__(self, metrics: ServingMetrics, model: str) -> None:
+        self._size = metrics.batch_size.labels(model)
+        self._requests = metrics.batch_requests.labels(model)
+        self._run = metrics.run_seconds.labels(model)
+        self._depth = metrics.queue_depth.labels(model)
+
+    def batch_ran(self, rows: int, requests: int, seconds: float) -> None:
+        self._size.observe(rows)
+        self._requests.observe(requests)
+        self._run.observe(seconds)
+
+    def queue_depth(self, rows: int) -> None:
+        self._depth.set(rows)

@@ -1,0 +1,112 @@
+"""The Triton-layout model repository: <root>/<model>/config.pbtxt and <root>/<model>/<version>/model.onnx|model.plan.
+
+Versions are immutable folders that appear atomically (written under a hidden staging name, then renamed), so a
+server polling the repository never sees half a version. Publishing a version into a served repository is the
+deployment's atomic switch: servers follow the latest version (Triton's `version_policy: latest`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from serving.model_config import ModelConfig
+
+CONFIG_FILE = "config.pbtxt"
+PROVENANCE_FILE = "engine.json"
+
+
+class RepositoryError(RuntimeError):
+    """The repository is missing something or would be overwritten."""
+
+
+def model_names(root: Path) -> list[str]:
+    """Models in the repository (folders holding a config.pbtxt)."""
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / CONFIG_FILE).is_file())
+
+
+def versions(root: Path, name: str) -> list[int]:
+    """The model's complete versions, ascending (numeric folder names only; staging folders are hidden)."""
+    folder = root / name
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def latest_version(root: Path, name: str) -> int | None:
+    found = versions(root, name)
+    return found[-1] if found else None
+
+
+def read_config(root: Path, name: str) -> ModelConfig:
+    """The model's config.pbtxt, parsed."""
+    path = root / name / CONFIG_FILE
+    if not path.is_file():
+        raise RepositoryError(f"model '{name}' has no {CONFIG_FILE} under {root}")
+    return ModelConfig.from_pbtxt(path.read_text())
+
+
+def version_path(root: Path, name: str, version: int) -> Path:
+    return root / name / str(version)
+
+
+def read_provenance(root: Path, name: str, version: int) -> dict:
+    """What built the version (engine variant, parity, quality, latency); {} if it has no record."""
+    path = version_path(root, name, version) / PROVENANCE_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    staging.write_text(text)
+    os.replace(staging, path)
+
+
+def write_version(
+    root: Path, config: ModelConfig, version: int, engine_file: Path, provenance: dict | None = None
+) -> Path:
+    """Adds an immutable version: config.pbtxt (replaced atomically) and <version>/<model file>, renamed into place."""
+    if version < 1:
+        raise RepositoryError(f"model versions are positive integers, got {version}")
+    model_dir = root / config.name
+    target = model_dir / str(version)
+    if target.exists():
+        raise RepositoryError(f"{target} already exists: versions are immutable, publish a new version number")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    staging = model_dir / f".staging-{version}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    shutil.copyfile(engine_file, staging / config.model_file)
+    if provenance is not None:
+        (staging / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2, sort_keys=True, default=str))
+    _write_atomically(model_dir / CONFIG_FILE, config.to_pbtxt())
+    os.rename(staging, target)
+    return target
+
+
+def publish_version(source_root: Path, target_root: Path, name: str, version: int) -> Path:
+    """Copies one version (and its model's config) from a build repository into a served one, atomically.
+
+    Idempotent: publishing a version that is already there with the same files does nothing.
+    """
+    source = version_path(source_root, name, version)
+    if not source.is_dir():
+        raise RepositoryError(f"version {version} of model '{name}' is not in {source_root}")
+    target = version_path(target_root, name, version)
+    if target.exists():
+        same = all(
+            (target / f.name).is_file() and (target / f.name).read_bytes() == f.read_bytes() for f in source.iterdir()
+        )
+        if not same:
+            raise RepositoryError(f"{target} exists with different files: versions are immutable")
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".staging-{version}-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(source, staging)
+    _write_atomically(target.parent / CONFIG_FILE, (source_root / name / CONFIG_FILE).read_text())
+    os.rename(staging, target)
+    return target

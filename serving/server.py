@@ -1,0 +1,517 @@
+"""The inference server: Open Inference Protocol v2 over HTTP, dynamic batching, metrics, hot reload, prediction log.
+
+    python -m serving.server --repository models/ --port 8000 --workers 2
+
+Handlers are thin: decode (oip_codec) -> batch (dynamic_batcher) -> encode; the rest lives in its own module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import itertools
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from serving import model_repository
+from serving.dynamic_batcher import BatcherConfig, DynamicBatcher, QueueFullError, QueueTimeoutError
+from serving.hot_reload import ModelHost, ReloadEvent, watch
+from serving.http_protocol import HttpLimits, HttpProtocol, HttpRequest, HttpResponse, reuse_port_socket
+from serving.loaded_model import LoadCheck
+from serving.metrics import CONTENT_TYPE, ServingMetrics
+from serving.model_config import PLATFORM_ONNX
+from serving.oip_codec import (
+    RequestError,
+    decode_infer_request,
+    encode_error,
+    encode_infer_response,
+    model_config_json,
+    model_metadata,
+    parse_json_object,
+)
+from serving.prediction_log import PredictionBatch, PredictionLog, PredictionLogConfig
+from serving.transaction_scoring import (
+    compute_features,
+    encode_features,
+    input_feature_names,
+    load_feature_function,
+    load_feature_spec,
+)
+
+log = logging.getLogger("serving.server")
+SERVER_NAME = "flywheel"
+SERVER_VERSION = "1"
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything the server needs; the CLI flags map one-to-one onto these fields."""
+
+    repository: Path
+    """Triton-layout model repository to serve (and to watch for new versions)."""
+    host: str = "127.0.0.1"
+    """Address to listen on."""
+    port: int = 8000
+    """Port to listen on (shared by all workers through SO_REUSEPORT)."""
+    workers: int = 1
+    """Worker processes; each runs its own event loop, batcher and ONNX Runtime session."""
+    models: tuple[str, ...] = ()
+    """Models to serve; empty serves every onnxruntime_onnx model in the repository."""
+    dynamic_batching: bool = True
+    """Coalesce concurrent requests into one model run (False: one run per request)."""
+    max_batch_size: int | None = None
+    """Rows per model run; default: the model's config.pbtxt max_batch_size."""
+    max_queue_delay_us: int | None = None
+    """Microseconds a partial batch may wait for more rows; default: config.pbtxt's max_queue_delay_microseconds."""
+    max_queue_rows: int | None = None
+    """Rows queued before requests get 503; default: config.pbtxt's default_queue_policy.max_queue_size."""
+    queue_timeout_s: float = 1.0
+    """A request queued longer than this is answered 503 instead of waiting on."""
+    retry_after_s: int = 1
+    """Retry-After (seconds) sent with 503 answers."""
+    reload_interval_s: float = 1.0
+    """How often the repository is polled for new versions."""
+    ort_threads: int = 1
+    """ONNX Runtime intra-op threads per session."""
+    inline_max_rows: int = 0
+    """Batches of at most this many rows run on the event loop instead of the batcher thread (0: always the thread)."""
+    max_body_bytes: int = 4 * 1024 * 1024
+    """Larger request bodies are answered 413."""
+    kafka_bootstrap_servers: str | None = None
+    """Kafka for the prediction log; None disables the log."""
+    prediction_topic: str = "predictions"
+    """Topic for prediction records."""
+    prediction_log_max_pending: int = 10_000
+    """Requests waiting for the prediction log before records are dropped (and counted)."""
+    feature_spec: str | None = None
+    """'module:attribute' of the FeatureSpec; names logged features and enables the /score endpoint."""
+    feature_function: str | None = None
+    """'module:attribute' of the online feature function used by POST /models/{name}/score."""
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.feature_function and not self.feature_spec:
+            raise ValueError("--feature-function needs --feature-spec to encode the features it returns")
+
+    def batcher_config(self, config) -> BatcherConfig:
+        """Batching settings: these flags where given, else the model's config.pbtxt."""
+        max_batch = self.max_batch_size or config.max_batch_size
+        delay_us = config.max_queue_delay_microseconds if self.max_queue_delay_us is None else self.max_queue_delay_us
+        return BatcherConfig(
+            max_batch_size=max_batch,
+            max_queue_delay_s=delay_us / 1e6,
+            max_queue_rows=max(self.max_queue_rows or config.max_queue_size, max_batch),
+            queue_timeout_s=self.queue_timeout_s,
+            coalesce=self.dynamic_batching,
+            inline_max_rows=self.inline_max_rows,
+        )
+
+
+@dataclass
+class ServedModel:
+    """One model being served: its host (current version) and its batcher."""
+
+    host: ModelHost
+    batcher: DynamicBatcher
+    feature_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+class InferenceServer:
+    """Routes and handlers; holds the served models, metrics and the prediction log of one worker process."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.metrics = ServingMetrics()
+        self.models: dict[str, ServedModel] = {}
+        self.spec = load_feature_spec(config.feature_spec) if config.feature_spec else None
+        self.feature_function = load_feature_function(config.feature_function) if config.feature_function else None
+        self.prediction_log: PredictionLog | None = None
+        self._ids = itertools.count()
+        self._id_prefix = f"{os.getpid()}-{int(time.time())}-"
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    # lifecycle
+    def _on_reload(self, event: ReloadEvent, previous: list) -> None:
+        self.metrics.reloads.labels(event.model, str(event.version), "loaded" if event.loaded else "refused").inc()
+        if event.loaded:
+            self.metrics.version_switched(event.model, previous[0], event.version)
+            previous[0] = event.version
+
+    async def start(self) -> None:
+        """Loads every model (a model that fails to load is served as not ready) and starts the background tasks."""
+        repository = self.config.repository
+        names = self.config.models or tuple(
+            n
+            for n in model_repository.model_names(repository)
+            if model_repository.read_config(repository, n).platform == PLATFORM_ONNX
+        )
+        loop = asyncio.get_running_loop()
+        for name in names:
+            previous: list = [None]
+            host = ModelHost(
+                repository,
+                name,
+                check=LoadCheck(),
+                threads=self.config.ort_threads,
+                on_event=lambda event, previous=previous: self._on_reload(event, previous),
+            )
+            await loop.run_in_executor(None, host.poll)
+            config = model_repository.read_config(repository, name)
+            batcher = DynamicBatcher(host.run, self.config.batcher_config(config), self.metrics.batch_observer(name))
+            batcher.start()
+            names_by_input = input_feature_names(self.spec, config) if self.spec else {}
+            self.models[name] = ServedModel(host, batcher, names_by_input)
+        if self.config.kafka_bootstrap_servers:
+            self.prediction_log = PredictionLog(
+                PredictionLogConfig(
+                    self.config.kafka_bootstrap_servers,
+                    self.config.prediction_topic,
+                    self.config.prediction_log_max_pending,
+                ),
+                count=lambda outcome, n: self.metrics.log_records.labels(outcome).inc(n),
+                pending=self.metrics.log_pending.set,
+            ).start()
+        hosts = [m.host for m in self.models.values()]
+        self._tasks.append(loop.create_task(watch(hosts, self.config.reload_interval_s, self._stop)))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for model in self.models.values():
+            await model.batcher.stop()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.prediction_log is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.prediction_log.close)
+
+    def ready(self) -> bool:
+        return bool(self.models) and all(m.host.current is not None for m in self.models.values())
+
+    # HTTP
+    async def handle(self, request: HttpRequest) -> HttpResponse:
+        """Routes one request; client errors become 4xx with {"error": ...}."""
+        parts = request.path.strip("/").split("/")
+        try:
+            if parts[0] == "v2":
+                return await self._route_v2(request, parts[1:])
+            if parts == ["metrics"]:
+                self._require(request, "GET")
+                return HttpResponse(200, self.metrics.exposition(), CONTENT_TYPE)
+            if len(parts) == 3 and parts[0] == "models" and parts[2] == "score":
+                self._require(request, "POST")
+                return await self._score_transaction(request, parts[1])
+            raise RequestError(404, f"no route for {request.path}; see /v2 (Open Inference Protocol) and /metrics")
+        except RequestError as exc:
+            return HttpResponse(exc.status, encode_error(exc.message))
+
+    @staticmethod
+    def _require(request: HttpRequest, method: str) -> None:
+        if request.method != method:
+            raise RequestError(405, f"{request.method} is not allowed on {request.path}; use {method}")
+
+    def _model(self, name: str, version: str | None = None) -> ServedModel:
+        served = self.models.get(name)
+        if served is None:
+            raise RequestError(404, f"model '{name}' is not served here; served models: {sorted(self.models)}")
+        current = served.host.current
+        if version is not None and (current is None or version != str(current.version)):
+            loaded = current.version if current else None
+            raise RequestError(404, f"version {version} of model '{name}' is not loaded (loaded: {loaded})")
+        return served
+
+    async def _route_v2(self, request: HttpRequest, parts: list[str]) -> HttpResponse:
+        if parts == [""] or not parts:
+            self._require(request, "GET")
+            return _json(200, {"name": SERVER_NAME, "version": SERVER_VERSION, "extensions": ["model_configuration"]})
+        if parts[0] == "health" and len(parts) == 2 and parts[1] in {"live", "ready"}:
+            self._require(request, "GET")
+            ok = parts[1] == "live" or self.ready()
+            return _json(200 if ok else 503, {"live": True} if parts[1] == "live" else {"ready": ok})
+        if parts[0] != "models" or len(parts) < 2:
+            raise RequestError(404, f"no route for {request.path}")
+        name, rest, version = parts[1], parts[2:], None
+        if len(rest) >= 2 and rest[0] == "versions":
+            version, rest = rest[1], rest[2:]
+        if rest == ["infer"]:
+            self._require(request, "POST")
+            return await self._infer(request, self._model(name, version))
+        if rest == []:
+            self._require(request, "GET")
+            served = self._model(name, version)
+            current = self._loaded(served)
+            return _json(200, model_metadata(current.config, current.version))
+        if rest == ["ready"]:
+            self._require(request, "GET")
+            served = self.models.get(name)
+            current = served.host.current if served else None
+            ready = current is not None and (version is None or version == str(current.version))
+            return _json(200 if ready else 503, {"name": name, "ready": ready})
+        if rest == ["config"]:
+            self._require(request, "GET")
+            return _json(200, model_config_json(self._loaded(self._model(name, version)).config))
+        raise RequestError(404, f"no route for {request.path}")
+
+    @staticmethod
+    def _loaded(served: ServedModel):
+        current = served.host.current
+        if current is None:
+            raise RequestError(503, f"model '{served.host.name}' has no version loaded yet")
+        return current
+
+    async def _run(self, served: ServedModel, inputs: dict[str, np.ndarray], rows: int):
+        try:
+            return await served.batcher.submit(inputs, rows)
+        except QueueFullError as exc:
+            raise _Overloaded(str(exc)) from None
+        except QueueTimeoutError as exc:
+            raise _Overloaded(str(exc)) from None
+
+    async def _infer(self, request: HttpRequest, served: ServedModel) -> HttpResponse:
+        name = served.host.name
+        current = self._loaded(served)
+        try:
+            infer = decode_infer_request(request.body, current.config)
+            outputs, version = await self._run(served, infer.inputs, infer.rows)
+        except RequestError as exc:
+            self._count(request, name, current.version, "infer", exc.status)
+            return HttpResponse(exc.status, encode_error(exc.message))
+        except _Overloaded as exc:
+            self._count(request, name, current.version, "infer", 503)
+            return self._overloaded(str(exc))
+        body = encode_infer_response(current.config, version, infer.id, outputs, infer.outputs)
+        self._count(request, name, version, "infer", 200)
+        first = outputs[current.config.outputs[0].name]
+        self.metrics.observe_scores(name, first)
+        if self.prediction_log is not None:
+            features = self._named_features(served, infer.inputs)
+            request_id = infer.id or self._id_prefix + str(next(self._ids))
+            transaction_ids = infer.parameters.get("transaction_ids")
+            self.prediction_log.record(PredictionBatch(request_id, transaction_ids, name, version, features, first))
+        return HttpResponse(200, body)
+
+    async def _score_transaction(self, request: HttpRequest, name: str) -> HttpResponse:
+        served = self._model(name)
+        current = self._loaded(served)
+        if self.feature_function is None or self.spec is None:
+            raise RequestError(
+                404, "transaction scoring is off: start the server with --feature-spec and --feature-function"
+            )
+        try:
+            transaction = parse_json_object(request.body, "transaction")
+            features = await compute_features(self.feature_function, transaction)
+            inputs = encode_features(self.spec, current.config, features)
+            outputs, version = await self._run(served, inputs, 1)
+        except RequestError as exc:
+            self._count(request, name, current.version, "score", exc.status)
+            return HttpResponse(exc.status, encode_error(exc.message))
+        except _Overloaded as exc:
+            self._count(request, name, current.version, "score", 503)
+            return self._overloaded(str(exc))
+        score = outputs[current.config.outputs[0].name]
+        request_id = self._id_prefix + str(next(self._ids))
+        transaction_id = transaction.get(self.spec.entity_id)
+        self._count(request, name, version, "score", 200)
+        self.metrics.observe_scores(name, score)
+        if self.prediction_log is not None:
+            logged = {n: np.asarray([features[n]]) for n in self.spec.features}
+            ids = [transaction_id] if transaction_id is not None else None
+            self.prediction_log.record(PredictionBatch(request_id, ids, name, version, logged, score))
+        result = {
+            "model_name": name,
+            "model_version": str(version),
+            "id": request_id,
+            "transaction_id": transaction_id,
+            "score": float(score.reshape(-1)[0]),
+        }
+        return _json(200, result)
+
+    def _named_features(self, served: ServedModel, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        features = {}
+        for tensor, array in inputs.items():
+            names = served.feature_names.get(tensor)
+            if names:
+                features.update({n: array[:, i] for i, n in enumerate(names)})
+            else:
+                features[tensor] = array.reshape(len(array), -1)
+        return features
+
+    def _count(self, request: HttpRequest, model: str, version: int, endpoint: str, status: int) -> None:
+        elapsed = asyncio.get_running_loop().time() - request.received
+        self.metrics.request(model, str(version), endpoint, status, elapsed)
+
+    def _overloaded(self, message: str) -> HttpResponse:
+        return HttpResponse(503, encode_error(message), headers=[("retry-after", str(self.config.retry_after_s))])
+
+    def internal_error(self, request: HttpRequest, exc: Exception) -> HttpResponse:
+        """Last resort for a bug in a handler: logged with its traceback, answered 500."""
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+        return HttpResponse(500, encode_error(f"internal error: {type(exc).__name__}"))
+
+
+class _Overloaded(Exception):
+    pass
+
+
+def _json(status: int, document: dict) -> HttpResponse:
+    return HttpResponse(status, json.dumps(document).encode(), JSON)
+
+
+async def serve(config: ServerConfig, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
+    """Runs one worker until `stop` is set or SIGTERM/SIGINT arrives; in-flight requests finish first."""
+    server = InferenceServer(config)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    limits = HttpLimits(max_body_bytes=config.max_body_bytes)
+    listener = await loop.create_server(
+        lambda: HttpProtocol(server.handle, limits, server.internal_error),
+        sock=reuse_port_socket(config.host, config.port),
+    )
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(RuntimeError, ValueError):  # not the main thread (servers run on threads in tests)
+            loop.add_signal_handler(signum, stop.set)
+    # Long-lived startup objects (sessions, modules) leave the collector's view, and young collections run less
+    # often: the request path allocates many short-lived dicts and lists, and full collections were tail latency.
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 50)
+    log.info("worker %s serving %s on %s:%s", os.getpid(), sorted(server.models), config.host, config.port)
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    listener.close()
+    await asyncio.sleep(0.2)  # let responses that are being computed go out
+    await server.stop()
+
+
+def run_worker(config: ServerConfig) -> None:
+    """One worker process: uvloop if available, then serve()."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve(config))
+
+
+def supervise(config: ServerConfig, argv: list[str]) -> int:
+    """Pre-fork style supervisor: starts `workers` processes on one port (SO_REUSEPORT), restarts any that die."""
+    metrics_dir = tempfile.mkdtemp(prefix="flywheel-metrics-")
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
+    command = [sys.executable, "-m", "serving.server", *argv, "--worker-process"]
+    stopping = False
+
+    def stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    workers = [subprocess.Popen(command, env=env) for _ in range(config.workers)]
+    try:
+        while not stopping:
+            time.sleep(0.2)
+            for i, worker in enumerate(workers):
+                if worker.poll() is not None and not stopping:
+                    log.error("worker %s exited with %s; restarting it", worker.pid, worker.returncode)
+                    _mark_dead(worker.pid, metrics_dir)
+                    workers[i] = subprocess.Popen(command, env=env)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _mark_dead(pid: int, metrics_dir: str) -> None:
+    """Drops a dead worker's live gauges from the aggregated metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid, metrics_dir)
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[ServerConfig, bool]:
+    """CLI flags -> ServerConfig (each flag documents its field)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m serving.server",
+        description="Open Inference Protocol v2 server for a Triton-layout ONNX model repository "
+        "(dynamic batching, Prometheus /metrics, hot reload, Kafka prediction log).",
+    )
+    parser.add_argument("--repository", type=Path, required=True, help="Triton-layout model repository to serve")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes sharing the port (SO_REUSEPORT)")
+    parser.add_argument(
+        "--model", dest="models", action="append", default=[], help="model to serve (repeatable; default all)"
+    )
+    parser.add_argument(
+        "--no-dynamic-batching", dest="dynamic_batching", action="store_false", help="one model run per request"
+    )
+    parser.add_argument("--max-batch-size", type=int, help="rows per model run (default: config.pbtxt)")
+    parser.add_argument(
+        "--max-queue-delay-us", type=int, help="wait for a fuller batch, microseconds (default: config.pbtxt)"
+    )
+    parser.add_argument(
+        "--max-queue-rows", type=int, help="queued rows before 503 (default: config.pbtxt max_queue_size)"
+    )
+    parser.add_argument("--queue-timeout-s", type=float, default=1.0, help="queued longer than this -> 503")
+    parser.add_argument("--retry-after-s", type=int, default=1, help="Retry-After sent with 503")
+    parser.add_argument(
+        "--reload-interval-s", type=float, default=1.0, help="repository poll interval for new versions"
+    )
+    parser.add_argument("--ort-threads", type=int, default=1, help="ONNX Runtime intra-op threads per worker")
+    parser.add_argument(
+        "--inline-max-rows", type=int, default=0, help="batches up to this many rows run on the event loop thread"
+    )
+    parser.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="larger bodies get 413")
+    parser.add_argument("--kafka-bootstrap-servers", help="Kafka for the prediction log (default: no log)")
+    parser.add_argument("--prediction-topic", default="predictions", help="prediction log topic")
+    parser.add_argument(
+        "--prediction-log-max-pending", type=int, default=10_000, help="queued log requests before drops"
+    )
+    parser.add_argument("--feature-spec", help="module:attribute of the FeatureSpec")
+    parser.add_argument(
+        "--feature-function", help="module:attribute of the online feature function (/models/{name}/score)"
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level")
+    parser.add_argument("--worker-process", action="store_true", help=argparse.SUPPRESS)
+    args = vars(parser.parse_args(argv))
+    worker = args.pop("worker_process")
+    logging.basicConfig(
+        level=args.pop("log_level"), format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
+    )
+    args["models"] = tuple(args["models"])
+    return ServerConfig(**args), worker
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    config, worker = parse_args(argv)
+    if config.workers == 1 or worker:
+        run_worker(config)
+        return 0
+    return supervise(config, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

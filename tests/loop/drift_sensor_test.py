@@ -1,0 +1,95 @@
+"""drift_sensor against a real Kafka prediction log: quiet traffic skips, drift requests one run per episode."""
+
+import json
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from kafka import KafkaProducer
+
+from assets.closed_loop import RETRAINING_ASSETS, LoopResource, drift_sensor
+from assets.data_assets import KafkaResource
+from domain.features import FRAUD_FEATURES
+from monitoring.reference_profile import build_reference_profile
+from monitoring.threshold_calibration import calibrate_thresholds, consecutive_windows
+
+WINDOW = 200
+
+
+def _traffic(rows: int, seed: int, amount_scale: float = 1.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({name: rng.normal(10.0, 2.0, rows) for name in FRAUD_FEATURES.numeric})
+    frame["amount"] = rng.lognormal(3.0, 0.5, rows) * amount_scale
+    for name, vocab in FRAUD_FEATURES.categorical.items():
+        frame[name] = rng.choice(vocab, rows)
+    frame["score"] = rng.beta(1, 20, rows)
+    return frame
+
+
+def _publish(bootstrap: str, topic: str, frame: pd.DataFrame, version: int) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    for i, row in enumerate(frame.to_dict("records")):
+        score = row.pop("score")
+        record = {"transaction_id": f"t{version}-{i}", "model": "fraud-model", "model_version": version}
+        producer.send(topic, json.dumps({**record, "features": row, "score": score, "time": 0.0}).encode())
+    producer.flush()
+    producer.close()
+
+
+def _reference(loop: LoopResource, version: int) -> None:
+    history = _traffic(WINDOW * 40, seed=1)
+    profile = build_reference_profile(history.iloc[: WINDOW * 8], FRAUD_FEATURES)
+    thresholds = calibrate_thresholds(profile, consecutive_windows(history.iloc[WINDOW * 8 :], WINDOW), FRAUD_FEATURES)
+    for name, text in (("reference_profile.json", profile.to_json()), ("drift_thresholds.json", thresholds.to_json())):
+        path = loop.reference_path(version, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def _tick(instance, kafka: KafkaResource, loop: LoopResource, cursor: str | None):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"kafka": kafka, "loop": loop})
+    return drift_sensor(context)
+
+
+def test_quiet_traffic_skips_and_a_drift_episode_requests_exactly_one_run(kafka_service, tmp_path):
+    kafka = KafkaResource(bootstrap_servers=kafka_service.bootstrap_servers)
+    loop = LoopResource(
+        window_rows=WINDOW,
+        snapshot_dir=str(tmp_path / "snapshots"),
+        reference_dir=str(tmp_path / "refs"),
+        cooldown_minutes=0,
+        daily_budget=5,
+    )
+    instance = dg.DagsterInstance.ephemeral()
+
+    first = _tick(instance, kafka, loop, None)
+    assert isinstance(first, dg.SkipReason) and "no predictions" in first.skip_message
+
+    _publish(kafka_service.bootstrap_servers, loop.predictions_topic, _traffic(WINDOW, seed=7), version=1)
+    missing = _tick(instance, kafka, loop, None)
+    assert "has no drift reference yet" in missing.skip_message
+
+    _reference(loop, version=1)
+    quiet = _tick(instance, kafka, loop, None)
+    assert not quiet.run_requests, quiet.skip_reason
+    assert quiet.skip_reason.skip_message.startswith("wait: no drift")
+
+    _publish(kafka_service.bootstrap_servers, loop.predictions_topic, _traffic(WINDOW, seed=8, amount_scale=3.0), 1)
+    fired = _tick(instance, kafka, loop, quiet.cursor)
+    assert len(fired.run_requests) == 1
+    request = fired.run_requests[0]
+    assert request.run_key.startswith("drift-drift-fraud-model-")
+    assert set(request.asset_selection) == set(RETRAINING_ASSETS)
+    assert "amount" in request.tags["flywheel/why"]
+    assert list((tmp_path / "snapshots").glob("*.json")), "drift statistics were exported for Prometheus"
+
+    again = _tick(instance, kafka, loop, fired.cursor)
+    assert not again.run_requests, "one drift episode gives one run, however many ticks see it"
+    assert "already has its retraining run" in again.skip_reason.skip_message
+
+
+def test_unreachable_kafka_skips_with_the_reason(tmp_path):
+    loop = LoopResource(snapshot_dir=str(tmp_path / "s"), reference_dir=str(tmp_path / "r"))
+    result = _tick(dg.DagsterInstance.ephemeral(), KafkaResource(bootstrap_servers="127.0.0.1:1"), loop, None)
+    assert isinstance(result, dg.SkipReason)
+    assert "no Kafka broker reachable at 127.0.0.1:1" in result.skip_message

@@ -1,0 +1,116 @@
+"""fraud_model and model_evaluation end to end through Dagster, with a real MLflow server and the tiny config.
+
+A stand-in `training_set` asset (synthetic data for a neutral FeatureSpec) feeds them, so the
+machinery is exercised without the Spark data plane.
+"""
+
+import dagster as dg
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from assets.mlflow_tracking import MlflowTracking
+from assets.model_gate import ModelEvaluationConfig, model_evaluation
+from assets.model_training import FraudModelConfig, fraud_model
+from training.config import CONFIG_DIR
+from training.registry import CHALLENGER, CHAMPION, LINEAGE_TAGS, promotion_history
+from training.spec_files import write_spec
+from training.synthetic import synthetic_spec, write_synthetic_training_set
+
+SPEC = synthetic_spec()
+MODEL = "e2e-fraud-model"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, mlflow_service):
+    root = tmp_path_factory.mktemp("e2e")
+    data = write_synthetic_training_set(SPEC, root / "training_set.parquet", rows=3000)
+    spec_file = write_spec(SPEC, root / "spec.json")
+    worse = yaml.safe_load((CONFIG_DIR / "tiny.yaml").read_text())
+    worse["name"] = "tiny-worse"
+    worse["optim"].update(learning_rate=1e-7, epochs=1)  # barely moves from random weights: a worse challenger
+    (root / "worse.yaml").write_text(yaml.safe_dump(worse))
+
+    @dg.asset(name="training_set")
+    def stand_in_training_set() -> dg.MaterializeResult:
+        """Synthetic training set for a neutral FeatureSpec."""
+        return dg.MaterializeResult(metadata={"path": str(data)}, data_version=dg.DataVersion("synthetic-v1"))
+
+    return {
+        "root": root,
+        "spec": str(spec_file),
+        "training_set": stand_in_training_set,
+        "instance": dg.DagsterInstance.ephemeral(),
+        "resources": {"mlflow_tracking": MlflowTracking(tracking_uri=mlflow_service.tracking_uri)},
+        "client": MlflowClient(tracking_uri=mlflow_service.tracking_uri),
+    }
+
+
+def _run_config(world, training_config: str) -> dg.RunConfig:
+    return dg.RunConfig(
+        {
+            "fraud_model": FraudModelConfig(
+                training_config=training_config, feature_spec=world["spec"], registered_model_name=MODEL
+            ),
+            "model_evaluation": ModelEvaluationConfig(
+                feature_spec=world["spec"], registered_model_name=MODEL, increasing=["x0"], decreasing=["x1"]
+            ),
+        }
+    )
+
+
+def _metadata(result, asset):
+    return {k: v.value for k, v in result.asset_materializations_for_node(asset)[0].metadata.items()}
+
+
+def test_first_model_trains_registers_with_lineage_and_becomes_champion(world):
+    result = dg.materialize(
+        [world["training_set"], fraud_model, model_evaluation],
+        instance=world["instance"],
+        resources=world["resources"],
+        run_config=_run_config(world, "tiny"),
+    )
+    assert result.success
+    trained, gate = _metadata(result, "fraud_model"), _metadata(result, "model_evaluation")
+    assert trained["model_version"] == "1" and trained["test_roc_auc"] > 0.75
+    assert "data:image/png;base64," in trained["learning_curve"]
+    assert gate["decision"] == "first_champion" and gate["champion_version"] == "1"
+    assert "| pr_auc |" in gate["comparison"]
+
+    client = world["client"]
+    version = client.get_model_version(MODEL, "1")
+    assert set(LINEAGE_TAGS) <= set(version.tags)
+    assert version.tags["data_version"] == "synthetic-v1"
+    assert version.tags["dagster_run_id"] == result.run_id
+    assert version.tags["feature_definition_hash"] == SPEC.definition_hash()
+    assert version.tags["gate_decision"] == "first_champion"
+    run = client.get_run(version.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["optim.epochs"] == "2" and run.data.tags["dagster_run_id"] == result.run_id
+    assert [m.step for m in client.get_metric_history(version.run_id, "val_pr_auc")] == [0, 1]
+    artifacts = {a.path for a in client.list_artifacts(version.run_id)}
+    assert {"learning_curve.png", "training_config.json", "training_result.json"} <= artifacts
+    assert client.get_model_version_by_alias(MODEL, CHAMPION).version == "1"
+    assert [e.action for e in promotion_history(client, MODEL)] == ["first"]
+
+
+def test_a_worse_challenger_is_refused_and_the_champion_stays(world):
+    result = dg.materialize(
+        [fraud_model, model_evaluation],
+        instance=world["instance"],
+        resources=world["resources"],
+        run_config=_run_config(world, str(world["root"] / "worse.yaml")),
+    )
+    assert result.success
+    gate = _metadata(result, "model_evaluation")
+    assert gate["decision"] == "reject" and gate["challenger_version"] == "2"
+    assert "does not beat the champion" in gate["reasons"]
+    client = world["client"]
+    assert client.get_model_version_by_alias(MODEL, CHAMPION).version == "1"
+    assert client.get_model_version_by_alias(MODEL, CHALLENGER).version == "2"
+    assert client.get_model_version(MODEL, "2").tags["gate_decision"] == "reject"
+    assert len(promotion_history(client, MODEL)) == 1
+    running = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], filter_string="attributes.status = 'RUNNING'"
+    )
+    assert running == []
