@@ -145,10 +145,13 @@ def agreement(spark_out: Path, baseline_out: Path) -> float:
     return max(float(np.abs(a[n].to_numpy(float) - b[n].to_numpy(float)).max()) for n in FRAUD_FEATURES.numeric)
 
 
-def _fit(rows: list[int], seconds: list[float]) -> tuple[float, float]:
-    """Least-squares fixed cost (s) and per-row cost (s/row)."""
-    slope, intercept = np.polyfit(np.array(rows, float), np.array(seconds, float), 1)
-    return max(float(intercept), 0.0), max(float(slope), 1e-12)
+def _costs(rows: list[int], seconds: list[float]) -> tuple[float, float]:
+    """(fixed seconds, marginal seconds per row): the marginal cost from the two largest sizes, the fixed cost
+    what is left of the smallest size's time (a straight-line fit would let the largest size hide it)."""
+    points = sorted(zip(rows, seconds, strict=True))
+    (n_small, t_small), (n_mid, t_mid), (n_big, t_big) = points[0], points[max(len(points) - 2, 0)], points[-1]
+    marginal = max((t_big - t_mid) / (n_big - n_mid), 1e-12) if n_big > n_mid else t_big / n_big
+    return max(t_small - n_small * marginal, 0.0), marginal
 
 
 def main() -> None:
@@ -203,8 +206,8 @@ def main() -> None:
 def _report(machine, session_s, results, replayed, bulk) -> str:
     from domain.features import FRAUD_FEATURES
 
-    spark_fixed, spark_per_row = _fit([r[1]["rows"] for r in results], [r[1]["seconds"] for r in results])
-    base_fixed, base_per_row = _fit([r[2]["rows"] for r in results], [r[2]["seconds"] for r in results])
+    spark_fixed, spark_per_row = _costs([r[1]["rows"] for r in results], [r[1]["seconds"] for r in results])
+    base_fixed, base_per_row = _costs([r[2]["rows"] for r in results], [r[2]["seconds"] for r in results])
     lines = [
         "## Point-in-time features: Spark vs one core (`bench/data_features.py`)",
         "",
@@ -230,10 +233,10 @@ def _report(machine, session_s, results, replayed, bulk) -> str:
     knee = spark_fixed / spark_per_row if spark_per_row > 0 else float("inf")
     lines += [
         "",
-        f"Straight-line fit over the sizes: Spark {spark_fixed:.1f} s fixed + {spark_per_row * 1e6:.2f} s per "
-        f"million rows; one core {base_fixed:.1f} s + {base_per_row * 1e6:.2f} s per million rows. Spark's fixed cost "
-        f"(job planning, shuffles, task start) equals its per-row work at about **{knee:,.0f} rows**; below that "
-        "it dominates.",
+        f"Costs (marginal per row from the two largest sizes, fixed = the rest of the smallest size's time): Spark "
+        f"{spark_fixed:.1f} s fixed + {spark_per_row * 1e6:.1f} s per million rows; one core {base_fixed:.1f} s + "
+        f"{base_per_row * 1e6:.1f} s per million rows. Spark's fixed cost (job planning, shuffles, task start) "
+        f"equals its per-row work at about **{knee:,.0f} rows**: below that the fixed cost dominates.",
     ]
     if base_per_row > spark_per_row:
         crossover = (spark_fixed - base_fixed) / (base_per_row - spark_per_row)
