@@ -1,20 +1,26 @@
 """flywheel run: the main job on one machine, with embedded defaults.
 
 Starts the local services (Kafka, MLflow, Prometheus) and Dagster (webserver and
-daemon), materialises the asset graph, and prints where to look. Everything it
-starts keeps running until `tools/flywheel down` (or Ctrl-C while it starts).
+daemon), generates a card-transaction history, streams a little live traffic and
+late labels through Kafka, materialises the graph from raw data to the gated,
+registered champion and its drift reference, and prints where to look.
+Everything it starts keeps running until `tools/flywheel down` (or Ctrl-C while
+it starts).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from tools.services.cli import DEFAULT_PORTS, SERVICES, down, up
+from tools.services.dagster_dev import DAGSTER_YAML
 from tools.services.process import ServiceError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -24,10 +30,74 @@ def step(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
-def materialize_all(state_dir: Path, dagster_home: Path) -> None:
-    """Materialises every asset through the same Dagster instance the UI shows."""
+# The graph up to the gated champion and its drift reference; serving the champion and the drift demo are
+# the next steps of the main job (see docs/status.md).
+MAIN_JOB_ASSETS = (
+    "build_info",
+    "raw_transactions",
+    "streamed_transactions",
+    "validated_transactions",
+    "chargeback_labels",
+    "transaction_features",
+    "training_set",
+    "online_features",
+    "fraud_model",
+    "model_evaluation",
+    "drift_reference",
+)
+
+
+def generate_history(lake: Path, cards: int, days: int, seed: int) -> int:
+    """Writes the generator's history under lake/history unless it is there already; returns its row count."""
+    from domain.generator import GeneratorConfig, write_history
+
+    history = lake / "history"
+    if (history / "transactions").exists():
+        return -1
+    config = GeneratorConfig(n_cards=cards, n_merchants=max(cards // 10, 50), days=days, seed=seed, label_delay_days=3)
+    return write_history(config, history).transactions
+
+
+def stream_traffic(bootstrap: str, cards: int, days: int, seconds: float, seed: int, state_file: Path) -> None:
+    """Streams live traffic that continues the history; a later run continues after the last streamed day."""
+    from assets.ingestion.live_stream import stream_live
+
+    first_day = json.loads(state_file.read_text())["next_day"] if state_file.exists() else days
+    counts = stream_live(
+        bootstrap,
+        rate=200,
+        seconds=seconds,
+        seed=seed,
+        n_cards=cards,
+        n_merchants=max(cards // 10, 50),
+        first_day=first_day,
+        label_delay_compression=1440,
+    )
+    state_file.write_text(json.dumps({"next_day": counts.next_day}))
+    print(f"    {counts.transactions:,} transactions, {counts.chargebacks:,} chargebacks (day {first_day})", flush=True)
+
+
+def materialize_all(state_dir: Path, dagster_home: Path, training_config: str) -> None:
+    """Materialises the main job's assets through the same Dagster instance the UI shows."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    if not (dagster_home / "dagster.yaml").exists():
+        (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
     env = dict(os.environ, DAGSTER_HOME=str(dagster_home), PYTHONPATH=str(REPO_ROOT))
-    cmd = [sys.executable, "-m", "dagster", "asset", "materialize", "--select", "*", "-m", "assets.definitions"]
+    run_config = state_dir / "main_job_config.json"
+    run_config.write_text(json.dumps({"ops": {"fraud_model": {"config": {"training_config": training_config}}}}))
+    cmd = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "--select",
+        ",".join(MAIN_JOB_ASSETS),
+        "-m",
+        "assets.definitions",
+        "-c",
+        str(run_config),
+    ]
     result = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
     log = state_dir / "materialize.log"
     log.write_text(result.stdout + result.stderr)
@@ -40,11 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="tools/flywheel run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--cards", type=int, default=2000, help="cards in the generated history (default 2000)")
+    parser.add_argument("--days", type=int, default=21, help="days of generated history (default 21)")
+    parser.add_argument("--stream-seconds", type=float, default=10, help="seconds of live traffic (default 10)")
     parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=REPO_ROOT / ".flywheel",
-        help="where data, logs and service state live (default: .flywheel)",
+        "--training-config", default="tiny", help="training config name or YAML path (default tiny; full for real)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
+    parser.add_argument(
+        "--fresh", action="store_true", help="delete the data of earlier runs (.flywheel) before starting"
     )
     parser.add_argument(
         "--dagster-port", type=int, default=DEFAULT_PORTS["dagster"], help="Dagster UI port (default 3000)"
@@ -53,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         "--no-ui", action="store_true", help="do not start the Dagster UI; materialise and stop the services"
     )
     args = parser.parse_args(argv)
-    state_dir = args.state_dir.resolve()
+    state_dir = REPO_ROOT / ".flywheel"  # the resources in assets/definitions.py default to it
+    if args.fresh:
+        down(state_dir)
+        shutil.rmtree(state_dir, ignore_errors=True)
     state_dir.mkdir(parents=True, exist_ok=True)
     dagster_home = state_dir / "dagster"
     started = time.monotonic()
@@ -62,8 +139,21 @@ def main(argv: list[str] | None = None) -> int:
         ports = {**DEFAULT_PORTS, "dagster": args.dagster_port}
         names = list(SERVICES) if args.no_ui else [*SERVICES, "dagster"]
         records = up(state_dir, names, ports)
-        step("materialising the asset graph")
-        materialize_all(state_dir, dagster_home)
+        step(f"generating {args.days} days of history for {args.cards} cards")
+        rows = generate_history(state_dir / "lake", args.cards, args.days, args.seed)
+        print(f"    {'kept the existing history' if rows < 0 else f'{rows:,} transactions'}", flush=True)
+        step(f"streaming {args.stream_seconds:.0f} s of live transactions and late labels through Kafka")
+        kafka = next(r for r in records if r.name == "kafka")
+        stream_traffic(
+            kafka.urls["bootstrap_servers"],
+            args.cards,
+            args.days,
+            args.stream_seconds,
+            args.seed,
+            state_dir / "stream_state.json",
+        )
+        step("materialising raw data -> features -> training set -> model -> gate -> drift reference")
+        materialize_all(state_dir, dagster_home, args.training_config)
     except ServiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         down(state_dir)

@@ -240,9 +240,9 @@ def load_registered_model(name: str, alias_or_version: str = CHAMPION, tracking_
         if version is None:
             raise RegistryError(f"model '{name}' has no alias '{alias_or_version}'")
     with tempfile.TemporaryDirectory() as scratch:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version.version}", dst_path=scratch, tracking_uri=tracking_uri
-        )
+        # The version's own artifact URI, not models:/ (which resolves against the default registry, not ours).
+        source = client.get_model_version_download_uri(name, version.version)
+        local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=scratch, tracking_uri=tracking_uri)
         net = mlflow.pytorch.load_model(local, map_location="cpu").eval()
         spec = read_spec(Path(local) / "extra_files" / SPEC_FILE_NAME)
     return LoadedModel(net=net, spec=spec, name=name, version=version.version, run_id=version.run_id, tags=version.tags)
