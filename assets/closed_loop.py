@@ -160,7 +160,8 @@ def labeled_predictions(
     return dg.MaterializeResult(
         metadata={
             **joined.counts(),
-            "consumed_predictions": report.consumed if hasattr(report, "consumed") else len(predictions),
+            "ingested_predictions": report.rows,
+            "malformed_predictions": report.malformed,
             "quality_by_version": dg.MetadataValue.md(
                 quality.to_markdown(index=False) if len(quality) else "no labels yet"
             ),
@@ -173,7 +174,7 @@ def labeled_predictions(
 # ---------------------------------------------------------------- sensors
 
 
-def _tick_now(context) -> datetime:
+def _tick_now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -189,7 +190,7 @@ def _frame_of(records: list[dict], spec) -> pd.DataFrame:
 
 
 def _retrain_result(context, decision, loop: LoopResource, trigger: str, detail: str) -> dg.SensorResult:
-    write_retraining_snapshot(loop.snapshot_dir, loop.model_name, decision.state, loop.policy(), _tick_now(context))
+    write_retraining_snapshot(loop.snapshot_dir, loop.model_name, decision.state, loop.policy(), _tick_now())
     cursor = decision.state.to_json()
     if decision.action == RETRAIN:
         request = dg.RunRequest(
@@ -215,7 +216,6 @@ def drift_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource, loop
     """Drift of recent served features and scores against the serving version's reference; retrains per episode."""
     spec = FRAUD_FEATURES
     try:
-        check_reachable(kafka.bootstrap_servers)
         records = read_recent(kafka.bootstrap_servers, loop.predictions_topic, loop.window_rows)
     except KafkaUnavailableError as error:
         return dg.SkipReason(f"cannot read recent traffic: {error}; no run requested")
@@ -230,7 +230,7 @@ def drift_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource, loop
         return dg.SkipReason(f"model version {version} has no drift reference yet (materialize drift_reference)")
     window = frame[frame["model_version"] == version]
     report = evaluate_drift(profile, window, spec, thresholds)
-    now = _tick_now(context)
+    now = _tick_now()
     write_drift_snapshot(loop.snapshot_dir, loop.model_name, report, now)
     state = RetrainState.from_json(context.cursor)
     decision = decide_retrain(report, state, now, loop.policy(), loop.model_name)
@@ -260,7 +260,7 @@ def performance_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, 
         return dg.SkipReason(f"model version {version} has no quality reference yet")
     mine = labeled[labeled["model_version"] == version]
     report = evaluate_labeled_quality(reference, mine["score"].to_numpy(), mine["label"].to_numpy())
-    now = _tick_now(context)
+    now = _tick_now()
     write_quality_snapshot(loop.snapshot_dir, loop.model_name, report, now)
     decision = decide_retrain(report, RetrainState.from_json(context.cursor), now, loop.policy(), loop.model_name)
     return _retrain_result(context, decision, loop, "performance", f"v{version} " + report.explain())
