@@ -22,7 +22,8 @@ from assets.ingestion.kafka_sink import IngestSettings, ParquetOffsetSink, inges
 from assets.ingestion.recent_records import KafkaUnavailableError, check_reachable, read_recent
 from assets.mlflow_tracking import MlflowTracking
 from assets.model_training import DEFAULT_MODEL_NAME
-from domain.features import FRAUD_FEATURES
+from assets.stack_environment import STACK
+from domain.features import FRAUD_DRIFT_EXEMPT, FRAUD_FEATURES
 from monitoring.drift_report import DriftThresholds, evaluate_drift
 from monitoring.feedback_join import join_labels, quality_by_version
 from monitoring.labeled_quality import QualityReference, evaluate_labeled_quality, quality_reference
@@ -32,13 +33,32 @@ from monitoring.retrain_decision import RETRAIN, RetrainPolicy, RetrainState, de
 from monitoring.threshold_calibration import calibrate_thresholds, consecutive_windows
 
 GROUP = "monitoring"
+RETRAINING_TAG = "flywheel/retraining"
+"""Tag of every retraining run, whoever requested it: the shared in-flight check and cooldown look for it."""
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 TRAINING_SET = dg.AssetKey("training_set")
 FRAUD_MODEL = dg.AssetKey("fraud_model")
 MODEL_EVALUATION = dg.AssetKey("model_evaluation")
 SERVING_ENGINE = dg.AssetKey("serving_engine")
 DEPLOYMENT = dg.AssetKey("deployment")
 CHARGEBACK_LABELS = dg.AssetKey("chargeback_labels")
-RETRAINING_ASSETS = [TRAINING_SET, FRAUD_MODEL, MODEL_EVALUATION, dg.AssetKey("drift_reference")]
+# A retraining run first ingests what arrived since the last run (the drifted traffic and its labels), then
+# rebuilds features, trains, gates and (for a new champion) saves its drift reference.
+RETRAINING_ASSETS = [
+    dg.AssetKey("streamed_transactions"),
+    CHARGEBACK_LABELS,
+    dg.AssetKey("validated_transactions"),
+    dg.AssetKey("transaction_features"),
+    TRAINING_SET,
+    FRAUD_MODEL,
+    MODEL_EVALUATION,
+    dg.AssetKey("drift_reference"),
+]
 PREDICTION_SCHEMA = pa.schema(
     [
         pa.field("request_id", pa.string()),
@@ -57,6 +77,9 @@ class LoopResource(dg.ConfigurableResource):
     model_name: str = Field(default=DEFAULT_MODEL_NAME, description="Registered model the loop watches.")
     predictions_topic: str = Field(default="predictions", description="Kafka topic of the server's prediction log.")
     window_rows: int = Field(default=2000, description="Rows per drift window (and per calibration window).")
+    drift_exempt: list[str] = Field(
+        default=list(FRAUD_DRIFT_EXEMPT), description="Features left out of drift statistics (time-cumulative ones)."
+    )
     false_alarm_rate: float = Field(default=0.01, description="Share of no-drift windows allowed to alarm.")
     label_maturity_hours: float = Field(
         default=24 * 7, description="Age after which an unlabeled prediction counts as a negative."
@@ -64,6 +87,9 @@ class LoopResource(dg.ConfigurableResource):
     cooldown_minutes: float = Field(default=360.0, description="Minimum time between two retraining requests.")
     daily_budget: int = Field(default=2, description="Retraining requests allowed per UTC day (the cost guard).")
     clear_ticks: int = Field(default=3, description="Quiet ticks in a row that close a drift episode.")
+    confirm_ticks: int = Field(
+        default=2, description="Alarming ticks in a row that open a drift episode (debounces false alarms)."
+    )
     snapshot_dir: str = Field(
         default=".flywheel/monitoring/snapshots", description="Folder the pipeline exporter serves to Prometheus."
     )
@@ -76,6 +102,7 @@ class LoopResource(dg.ConfigurableResource):
             cooldown=timedelta(minutes=self.cooldown_minutes),
             daily_budget=self.daily_budget,
             clear_ticks=self.clear_ticks,
+            confirm_ticks=self.confirm_ticks,
         )
 
     def reference_path(self, version: int | str, name: str) -> Path:
@@ -189,14 +216,44 @@ def _frame_of(records: list[dict], spec) -> pd.DataFrame:
     return frame
 
 
+def _in_flight(instance: dg.DagsterInstance, tags: dict[str, str]) -> dg.RunRecord | None:
+    """The newest run with `tags` that is queued or running, if any."""
+    records = instance.get_run_records(filters=dg.RunsFilter(tags=tags, statuses=IN_FLIGHT), limit=1)
+    return records[0] if records else None
+
+
+def retraining_blocked(instance: dg.DagsterInstance, cooldown: timedelta, now: datetime) -> str | None:
+    """Why no retraining may start now, whoever asks (drift, performance or schedule): one in flight, or the last
+    one started within the cooldown. None when a retraining run may start."""
+    running = _in_flight(instance, {RETRAINING_TAG: "true"})
+    if running is not None:
+        trigger = running.dagster_run.tags.get("flywheel/trigger", "?")
+        return f"retraining run {running.dagster_run.run_id[:8]} ({trigger}) is {running.dagster_run.status.value}"
+    records = instance.get_run_records(filters=dg.RunsFilter(tags={RETRAINING_TAG: "true"}), limit=1)
+    if records and now - records[0].create_timestamp < cooldown:
+        age = (now - records[0].create_timestamp).total_seconds() / 60
+        return (
+            f"the last retraining run {records[0].dagster_run.run_id[:8]} started {age:.0f} min ago "
+            f"(cooldown {cooldown.total_seconds() / 60:.0f} min)"
+        )
+    return None
+
+
 def _retrain_result(context, decision, loop: LoopResource, trigger: str, detail: str) -> dg.SensorResult:
-    write_retraining_snapshot(loop.snapshot_dir, loop.model_name, decision.state, loop.policy(), _tick_now())
+    now = _tick_now()
+    if decision.action == RETRAIN and context.instance is not None:
+        blocked = retraining_blocked(context.instance, loop.policy().cooldown, now)
+        if blocked:  # the cursor stays as it was: the episode is still open, its run not spent
+            reason = f"retraining wanted ({decision.reason}) but {blocked}. {detail}"
+            return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=context.cursor)
+    write_retraining_snapshot(loop.snapshot_dir, loop.model_name, decision.state, loop.policy(), now)
     cursor = decision.state.to_json()
     if decision.action == RETRAIN:
         request = dg.RunRequest(
             run_key=f"{trigger}-{decision.run_key}",
             asset_selection=RETRAINING_ASSETS,
             tags={
+                RETRAINING_TAG: "true",
                 "flywheel/trigger": trigger,
                 "flywheel/episode": decision.run_key or "",
                 "flywheel/why": detail[:200],
@@ -209,7 +266,7 @@ def _retrain_result(context, decision, loop: LoopResource, trigger: str, detail:
 @dg.sensor(
     name="drift_sensor",
     target=RETRAINING_ASSETS,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=STACK.sensor_interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def drift_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource, loop: LoopResource):
@@ -229,7 +286,7 @@ def drift_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource, loop
     except FileNotFoundError:
         return dg.SkipReason(f"model version {version} has no drift reference yet (materialize drift_reference)")
     window = frame[frame["model_version"] == version]
-    report = evaluate_drift(profile, window, spec, thresholds)
+    report = evaluate_drift(profile, window, spec, thresholds, frozenset(loop.drift_exempt))
     now = _tick_now()
     write_drift_snapshot(loop.snapshot_dir, loop.model_name, report, now)
     state = RetrainState.from_json(context.cursor)
@@ -241,7 +298,7 @@ def drift_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource, loop
 @dg.sensor(
     name="performance_sensor",
     target=RETRAINING_ASSETS,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=2 * STACK.sensor_interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def performance_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, loop: LoopResource):
@@ -269,7 +326,7 @@ def performance_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, 
 @dg.sensor(
     name="label_feedback_sensor",
     target=[CHARGEBACK_LABELS, dg.AssetKey("labeled_predictions")],
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=STACK.sensor_interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def label_feedback_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource):
@@ -290,8 +347,18 @@ def label_feedback_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResou
     seen = int(context.cursor or 0)
     if total <= seen:
         return dg.SensorResult(skip_reason=dg.SkipReason(f"no new labels (offset total {total})"), cursor=str(seen))
+    running = _in_flight(context.instance, {"flywheel/trigger": "labels"})
+    if running is not None:  # it will pick the new labels up, or the next tick after it will
+        message = f"{total - seen} new labels; feedback run {running.dagster_run.run_id[:8]} is still in flight"
+        return dg.SensorResult(skip_reason=dg.SkipReason(message), cursor=str(seen))
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"labels-{total}", tags={"flywheel/trigger": "labels"})],
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"labels-{total}",
+                asset_selection=[CHARGEBACK_LABELS, dg.AssetKey("labeled_predictions")],
+                tags={"flywheel/trigger": "labels"},
+            )
+        ],
         cursor=str(total),
     )
 
@@ -308,8 +375,12 @@ def retraining_fallback_schedule(context: dg.ScheduleEvaluationContext):
     max_age = timedelta(days=7)
     if event is not None and datetime.fromtimestamp(event.timestamp, UTC) > context.scheduled_execution_time - max_age:
         return dg.SkipReason(f"fraud_model is younger than {max_age.days} days")
+    blocked = retraining_blocked(context.instance, timedelta(0), context.scheduled_execution_time)
+    if blocked:
+        return dg.SkipReason(f"fallback retraining due, but {blocked}")
     return dg.RunRequest(
-        run_key=f"fallback-{context.scheduled_execution_time:%Y%m%d}", tags={"flywheel/trigger": "schedule"}
+        run_key=f"fallback-{context.scheduled_execution_time:%Y%m%d}",
+        tags={RETRAINING_TAG: "true", "flywheel/trigger": "schedule"},
     )
 
 
@@ -321,13 +392,14 @@ REDEPLOY_ON_NEW_CHAMPION = (
     dg.AutomationCondition.any_deps_match(
         dg.AutomationCondition.newly_updated() & dg.AutomationCondition.data_version_changed()
     )
+    & ~dg.AutomationCondition.newly_updated()  # a run that already rebuilt it along with its dep
     & ~dg.AutomationCondition.in_progress()
 )
 
 
 def with_redeploy_automation(assets_defs: list) -> list:
     """The serving assets with REDEPLOY_ON_NEW_CHAMPION attached (their modules stay free of loop policy)."""
-    keys = {SERVING_ENGINE, DEPLOYMENT, dg.AssetKey("drift_reference")}
+    keys = {SERVING_ENGINE, DEPLOYMENT}
     return [
         a.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=REDEPLOY_ON_NEW_CHAMPION))
         if isinstance(a, dg.AssetsDefinition) and set(a.keys) & keys
@@ -340,7 +412,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     "redeploy_automation_sensor",
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=STACK.sensor_interval_seconds,
 )
 
 LOOP_ASSETS = [drift_reference, labeled_predictions]

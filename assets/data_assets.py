@@ -19,10 +19,13 @@ from assets.point_in_time_features import training_set as build_training_set
 from assets.spark_session import SparkSettings, local_spark
 from domain.features import FRAUD_CATEGORICAL_DEFINITIONS, FRAUD_FEATURE_DEFINITIONS, FRAUD_FEATURES
 from domain.online_features import OnlineFeatureEngine
-from domain.online_store import SqliteStateStore
+from domain.online_store import SqliteStateStore, build_and_publish
 from domain.schema import LABEL_ARROW_SCHEMA, TRANSACTION_ARROW_SCHEMA, transaction_schema
 
 GROUP = "data"
+KAFKA_INGEST_POOL = "kafka_ingest"
+"""Concurrency pool of the assets that consume a Kafka topic with the shared consumer group: one at a time, so a
+sensor-launched label run and a retraining run never rebalance each other mid-batch (limit set in dagster.yaml)."""
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -128,7 +131,7 @@ def raw_transactions(
     )
 
 
-@dg.asset(group_name=GROUP, code_version="1")
+@dg.asset(group_name=GROUP, code_version="1", pool=KAFKA_INGEST_POOL)
 def streamed_transactions(kafka: KafkaResource, lake: LakeResource) -> dg.MaterializeResult:
     """Live transactions from Kafka as crash-safe Parquet micro-batches (offsets committed after durable writes)."""
     sink = lake.path("stream", "transactions")
@@ -196,7 +199,7 @@ def validated_transactions(
     )
 
 
-@dg.asset(group_name=GROUP, code_version="1")
+@dg.asset(group_name=GROUP, code_version="1", pool=KAFKA_INGEST_POOL)
 def chargeback_labels(kafka: KafkaResource, lake: LakeResource) -> dg.MaterializeResult:
     """Chargeback labels from history and Kafka, de-duplicated to the earliest arrival per transaction."""
     sink = lake.path("stream", "chargebacks")
@@ -270,11 +273,9 @@ def training_set_builder(features, labels, window: TrainingWindow):
 def online_features(lake: LakeResource) -> dg.MaterializeResult:
     """Latest per-entity feature state (cards, merchants, categories) that serving reads at request time (SQLite)."""
     path = lake.path("online", "features.sqlite")
-    if path.exists():
-        path.unlink()
-    store = SqliteStateStore(path)
-    try:
-        engine = OnlineFeatureEngine(FRAUD_FEATURE_DEFINITIONS, FRAUD_CATEGORICAL_DEFINITIONS)
+    engine = OnlineFeatureEngine(FRAUD_FEATURE_DEFINITIONS, FRAUD_CATEGORICAL_DEFINITIONS)
+
+    def build(store: SqliteStateStore) -> tuple[dict, str | None]:
         counts = build_online_state(
             engine,
             lake.path("validated", "transactions"),
@@ -283,9 +284,10 @@ def online_features(lake: LakeResource) -> dg.MaterializeResult:
             FRAUD_FEATURES.entity_id,
             FRAUD_FEATURES.definition_hash(),
         )
-        as_of = store.get_meta("as_of")
-    finally:
-        store.close()
+        return counts, store.get_meta("as_of")
+
+    # Built beside the live file and renamed into place: a running server never reads a half-built state.
+    counts, as_of = build_and_publish(path, build)
     return dg.MaterializeResult(
         metadata={"entities": counts, "as_of": as_of, "path": str(path), "bytes": path.stat().st_size},
         data_version=dg.DataVersion(f"{FRAUD_FEATURES.definition_hash()}-{as_of}"),

@@ -1,7 +1,8 @@
 """The Dagster code location: every asset, check, sensor, schedule and resource of Flywheel.
 
 `dagster dev -m assets.definitions` (or `tools/flywheel dagster`) opens it. Loading
-has no side effects: resources are configured here but connect only when used.
+has no side effects: resources are configured here (locations and endpoints from
+assets/stack_environment.py, i.e. the FLYWHEEL_* variables) but connect only when used.
 """
 
 import dagster as dg
@@ -11,6 +12,7 @@ from assets.closed_loop import LOOP_ASSETS, LOOP_SCHEDULES, LOOP_SENSORS, loop_r
 from assets.data_assets import DATA_ASSETS, data_resources
 from assets.model_gate import MODEL_ASSETS, model_resources
 from assets.serving_engine import SERVING_ASSETS
+from assets.stack_environment import STACK
 
 
 @dg.definitions
@@ -20,5 +22,10 @@ def defs() -> dg.Definitions:
         assets=with_redeploy_automation([build_info, *DATA_ASSETS, *MODEL_ASSETS, *SERVING_ASSETS, *LOOP_ASSETS]),
         sensors=LOOP_SENSORS,
         schedules=LOOP_SCHEDULES,
-        resources={**data_resources(), **model_resources(), **loop_resources()},
+        executor=dg.in_process_executor if STACK.executor == "in_process" else dg.multiprocess_executor,
+        resources={
+            **data_resources(STACK.path("lake"), STACK.kafka_bootstrap_servers),
+            **model_resources(STACK.mlflow_tracking_uri),
+            **loop_resources(STACK.state_dir),
+        },
     )

@@ -10,9 +10,10 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from assets.stack_environment import STACK
 from serving import model_repository
 
-DEFAULT_SERVED_REPOSITORY = ".flywheel/serving/models"
+DEFAULT_SERVED_REPOSITORY = STACK.path("serving", "models")
 SERVING_ENGINE = dg.AssetKey("serving_engine")
 """The engine build asset (assets/serving_engine.py); named by key so this module imports neither torch nor training."""
 
@@ -21,7 +22,7 @@ class DeploymentConfig(dg.Config):
     """Where the server reads its models, where it answers, and how long to wait for it to switch."""
 
     served_repository: str = Field(default=DEFAULT_SERVED_REPOSITORY, description="Repository the server watches")
-    server_url: str = Field(default="http://127.0.0.1:8000", description="Base URL of the inference server")
+    server_url: str = Field(default=STACK.server_url, description="Base URL of the inference server")
     ready_timeout_seconds: float = Field(default=120.0, description="How long to wait for the new version")
     consecutive_ready: int = Field(
         default=8, description="Ready answers in a row on fresh connections (each may reach another worker)"

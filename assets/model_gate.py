@@ -140,7 +140,10 @@ def model_evaluation(
             "comparison": dg.MetadataValue.md(markdown),
             "comparison_table": table_metadata(table),
             "holdout_rows": len(holdout),
-        }
+        },
+        # Changes only when the champion does, so the redeploy automation downstream fires on a new champion
+        # and never on a refused challenger.
+        data_version=dg.DataVersion(f"{name}-champion-v{current.version if current else 'none'}"),
     )
 
 

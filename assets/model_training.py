@@ -11,6 +11,7 @@ import dagster as dg
 from pydantic import Field
 
 from assets.mlflow_tracking import MlflowTracking
+from assets.stack_environment import STACK
 from domain.spec import FeatureSpec
 from training.config import TrainingConfig, load_config
 from training.launch import run_training
@@ -29,7 +30,9 @@ TRAINING_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backof
 class FraudModelConfig(dg.Config):
     """Which training config, feature definition and registered model the fraud_model asset uses."""
 
-    training_config: str = Field(default="full", description="Training YAML path or built-in name (tiny, full)")
+    training_config: str = Field(
+        default=STACK.training_config, description="Training YAML path or built-in name (tiny, full)"
+    )
     feature_spec: str = Field(
         default=DEFAULT_FEATURE_SPEC, description="FeatureSpec as module:ATTRIBUTE or a JSON file path"
     )

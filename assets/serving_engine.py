@@ -9,6 +9,7 @@ from assets.deployment import deployment
 from assets.mlflow_tracking import MlflowTracking
 from assets.model_gate import model_evaluation
 from assets.model_training import DEFAULT_MODEL_NAME, locate_training_set
+from assets.stack_environment import STACK
 from serving import model_repository
 from serving.engine_build import EngineBuildConfig, EngineReport, Holdout, build_engine
 from serving.model_config import contract_config
@@ -16,7 +17,7 @@ from training.config import config_from_dict
 from training.registry import CHAMPION, CONFIG_ARTIFACT, load_registered_model, load_run_dict
 from training.training_data import encode_frame, read_training_set, split_by_time
 
-DEFAULT_BUILD_REPOSITORY = ".flywheel/serving/build"
+DEFAULT_BUILD_REPOSITORY = STACK.path("serving", "build")
 SERVED_MODEL_NAME = "fraud"
 
 

@@ -60,3 +60,8 @@ FRAUD_FEATURES = FeatureSpec(
     numeric=tuple(feature.name for feature in FRAUD_FEATURE_DEFINITIONS),
     categorical={feature.name: feature.vocabulary for feature in FRAUD_CATEGORICAL_DEFINITIONS},
 )
+
+
+FRAUD_DRIFT_EXEMPT = ("card_txn_count_prior",)
+"""Features drift monitoring leaves out: the count of every payment a card ever made grows with the card's age by
+construction, so its shift says that time passed, not that the world changed (the model still uses it)."""

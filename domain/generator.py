@@ -12,7 +12,7 @@ own seed, so any day can be generated alone and memory stays bounded.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -381,6 +381,10 @@ def scenario_preset(name: str, **overrides) -> Scenario:
     """The named preset from SCENARIO_PRESETS, with any knob overridden; unknown names raise listing the choices."""
     if name not in SCENARIO_PRESETS:
         raise ValueError(f"unknown scenario {name!r}; expected one of {sorted(SCENARIO_PRESETS)}")
+    knobs = {f.name for f in fields(Scenario)}
+    unknown = sorted(set(overrides) - knobs)
+    if unknown:
+        raise ValueError(f"unknown scenario knob(s) {unknown}; expected some of {sorted(knobs)}")
     return replace(SCENARIO_PRESETS[name], **overrides)
 
 

@@ -7,6 +7,7 @@ SQLite's place behind the same `StateStore` interface.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Protocol
@@ -29,8 +30,13 @@ class StateStore(Protocol):
 class SqliteStateStore:
     """StateStore in one SQLite file (WAL mode: one writer, many concurrent readers)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, read_only: bool = False) -> None:
         self.path = Path(path)
+        if read_only:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"online feature state {self.path} does not exist yet")
+            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -73,3 +79,25 @@ class SqliteStateStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def build_and_publish(path: Path | str, build) -> object:
+    """Builds a fresh store beside `path` with `build(store)`, then renames it into place atomically.
+
+    Readers (server workers) keep answering from the previous file until they notice the new one; the new file
+    leaves WAL mode before the rename, so no -wal/-shm of the old file is ever paired with it. Returns build's result.
+    """
+    path = Path(path)
+    staging = path.with_name(path.name + ".building")
+    for stale in (staging, Path(f"{staging}-wal"), Path(f"{staging}-shm")):
+        stale.unlink(missing_ok=True)
+    store = SqliteStateStore(staging)
+    try:
+        result = build(store)
+        store._db.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        store.close()
+    for stale in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        stale.unlink(missing_ok=True)
+    os.replace(staging, path)
+    return result

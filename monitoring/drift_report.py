@@ -158,9 +158,9 @@ def _numeric_values(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def window_statistics(
-    profile: ReferenceProfile, window: pd.DataFrame, spec: FeatureSpec
+    profile: ReferenceProfile, window: pd.DataFrame, spec: FeatureSpec, exempt: frozenset[str] = frozenset()
 ) -> list[tuple[str, str, dict]]:
-    """(feature, kind, {statistic: value, "missing_fraction": share}) for every feature of the window."""
+    """(feature, kind, {statistic: value, "missing_fraction": share}) for every feature of the window but `exempt`."""
     if profile.spec_hash != spec.definition_hash():
         raise ValueError(
             f"the reference profile was built for FeatureSpec {profile.spec_hash}, not {spec.definition_hash()};"
@@ -169,11 +169,11 @@ def window_statistics(
     score_column = profile.score_column if profile.score is not None else None
     check_window_columns(window, spec, score_column)
     rows: list[tuple[str, str, dict]] = []
-    for name in spec.numeric:
+    for name in (n for n in spec.numeric if n not in exempt):
         values = _numeric_values(window, name)
         stats = _numeric_statistics(values, profile.numeric[name])
         rows.append((name, NUMERIC, {**stats, "missing_fraction": float(np.isnan(values).mean())}))
-    for name, vocabulary in spec.categorical.items():
+    for name, vocabulary in ((n, v) for n, v in spec.categorical.items() if n not in exempt):
         reference = profile.categorical[name]
         if tuple(vocabulary) != reference.vocabulary:
             raise ValueError(f"categorical feature '{name}': the spec's vocabulary differs from the profile's")
@@ -196,15 +196,23 @@ def statistics_of_kind(kind: str) -> tuple[str, ...]:
 
 
 def evaluate_drift(
-    profile: ReferenceProfile, window: pd.DataFrame, spec: FeatureSpec, thresholds: DriftThresholds
+    profile: ReferenceProfile,
+    window: pd.DataFrame,
+    spec: FeatureSpec,
+    thresholds: DriftThresholds,
+    exempt: frozenset[str] = frozenset(),
 ) -> DriftReport:
-    """Compares the newest `thresholds.window_rows` rows of `window` (in time order) with the reference profile."""
+    """Compares the newest `thresholds.window_rows` rows of `window` (in time order) with the reference profile.
+
+    `exempt` features are left out: those that move with time by construction (a running count of a card's
+    payments grows with the card's age), where a shift says only that time passed.
+    """
     rows = len(window)
     if rows < thresholds.window_rows:
         return DriftReport(INSUFFICIENT_DATA, rows, thresholds.window_rows, (), profile.spec_hash)
     newest = window.iloc[rows - thresholds.window_rows :]
     features = []
-    for name, kind, values in window_statistics(profile, newest, spec):
+    for name, kind, values in window_statistics(profile, newest, spec, exempt):
         reference = _reference_of(profile, name, kind)
         results = []
         for statistic in statistics_of_kind(kind):

@@ -105,3 +105,11 @@ def test_calibration_refuses_too_few_or_uneven_windows(calibrated):
     uneven = [_stream(WINDOW + (i % 2), 100 + i) for i in range(30)]
     with pytest.raises(ValueError, match="same number of rows"):
         calibrate_thresholds(profile, uneven, SPEC)
+
+
+def test_an_exempt_feature_is_left_out_of_the_verdict(calibrated):
+    profile, thresholds = calibrated
+    shifted = _stream(WINDOW, seed=4, x_shift=0.5)
+    assert evaluate_drift(profile, shifted, SPEC, thresholds).fired_features == ("x",)
+    report = evaluate_drift(profile, shifted, SPEC, thresholds, exempt=frozenset({"x"}))
+    assert report.status == OK and "x" not in {f.feature for f in report.features}

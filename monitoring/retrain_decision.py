@@ -38,6 +38,8 @@ class RetrainState:
     """Whether the open episode has raised its budget alert."""
     quiet_ticks: int = 0
     """Consecutive non-alarming ticks within the open episode."""
+    alarm_ticks: int = 0
+    """Consecutive alarming ticks (an episode opens once there are `confirm_ticks` of them)."""
     last_retrain: str | None = None
     """ISO time of the latest retraining request."""
     budget_day: str | None = None
@@ -66,12 +68,17 @@ class RetrainPolicy:
     """Retraining requests allowed per UTC day; 0 means drift only ever alerts."""
     clear_ticks: int = 3
     """Quiet (non-alarming, sufficient-data) ticks in a row that close an episode."""
+    confirm_ticks: int = 1
+    """Alarming ticks in a row that open an episode: 2 turns a per-window false-alarm rate p into about p squared
+    (windows of successive ticks hold different traffic), at the price of one tick of detection delay."""
 
     def __post_init__(self) -> None:
         if self.daily_budget < 0:
             raise ValueError(f"daily_budget must be >= 0, got {self.daily_budget}")
         if self.clear_ticks < 1:
             raise ValueError(f"clear_ticks must be >= 1, got {self.clear_ticks}")
+        if self.confirm_ticks < 1:
+            raise ValueError(f"confirm_ticks must be >= 1, got {self.confirm_ticks}")
         if self.cooldown < timedelta(0):
             raise ValueError(f"cooldown must not be negative, got {self.cooldown}")
 
@@ -120,6 +127,7 @@ def decide_retrain(
     if alarm is None:
         return Decision(WAIT, "insufficient data: the episode state is unchanged", state, _key(model, state))
     if not alarm:
+        state = replace(state, alarm_ticks=0)
         if state.episode_start is None:
             return Decision(WAIT, "no drift", state)
         quiet = state.quiet_ticks + 1
@@ -131,6 +139,11 @@ def decide_retrain(
             f"quiet tick {quiet} of {policy.clear_ticks} in an open episode",
             replace(state, quiet_ticks=quiet),
             _key(model, state),
+        )
+    state = replace(state, alarm_ticks=state.alarm_ticks + 1)
+    if state.episode_start is None and state.alarm_ticks < policy.confirm_ticks:
+        return Decision(
+            WAIT, f"alarm {state.alarm_ticks} of {policy.confirm_ticks} in a row: not yet an episode", state
         )
     if state.episode_start is None:
         state = replace(state, episode_start=now.isoformat(), episode_retrained=False, episode_alerted=False)

@@ -83,3 +83,14 @@ def test_naive_time_and_bad_policy_are_refused():
     with pytest.raises(ValueError, match="daily_budget"):
         RetrainPolicy(daily_budget=-1)
     assert RetrainState.from_json(None) == RetrainState()
+
+
+def test_confirmation_needs_alarms_in_a_row_and_a_lone_alarm_opens_nothing():
+    policy = RetrainPolicy(cooldown=timedelta(0), daily_budget=5, confirm_ticks=2)
+    decisions = _run([True, False, True, True, True], policy)
+    assert [d.action for d in decisions] == [WAIT, WAIT, WAIT, RETRAIN, WAIT]
+    assert decisions[0].state.episode_start is None and "alarm 1 of 2" in decisions[0].reason
+    assert decisions[1].state.alarm_ticks == 0, "a quiet tick resets the count"
+    assert decisions[3].run_key == decisions[4].run_key
+    with pytest.raises(ValueError, match="confirm_ticks"):
+        RetrainPolicy(confirm_ticks=0)

@@ -145,6 +145,8 @@ class InferenceServer:
         self._id_prefix = f"{os.getpid()}-{int(time.time())}-"
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._awaited: set[str] = set()
+        """Models named on the command line that the repository does not hold yet."""
 
     # lifecycle
     def _on_reload(self, event: ReloadEvent, previous: list) -> None:
@@ -154,29 +156,25 @@ class InferenceServer:
             previous[0] = event.version
 
     async def start(self) -> None:
-        """Loads every model (a model that fails to load is served as not ready) and starts the background tasks."""
+        """Loads every model (a model that fails to load is served as not ready) and starts the background tasks.
+
+        A model named with --model that the repository does not hold yet (a server started before the first
+        deployment) is attached as soon as its config.pbtxt appears; until then the server is not ready.
+        """
         repository = self.config.repository
         names = self.config.models or tuple(
             n
             for n in model_repository.model_names(repository)
             if model_repository.read_config(repository, n).platform == PLATFORM_ONNX
         )
-        loop = asyncio.get_running_loop()
+        hosts: list[ModelHost] = []
+        published = set(model_repository.model_names(repository))
         for name in names:
-            previous: list = [None]
-            host = ModelHost(
-                repository,
-                name,
-                check=LoadCheck(),
-                threads=self.config.ort_threads,
-                on_event=lambda event, previous=previous: self._on_reload(event, previous),
-            )
-            await loop.run_in_executor(None, host.poll)
-            config = model_repository.read_config(repository, name)
-            batcher = DynamicBatcher(host.run, self.config.batcher_config(config), self.metrics.batch_observer(name))
-            batcher.start()
-            names_by_input = input_feature_names(self.spec, config) if self.spec else {}
-            self.models[name] = ServedModel(host, batcher, names_by_input)
+            if name in published:
+                await self._attach(name, hosts)
+            else:
+                self._awaited.add(name)
+                log.info("model '%s' is not in %s yet; it is served once it is published", name, repository)
         if self.config.kafka_bootstrap_servers:
             self.prediction_log = PredictionLog(
                 PredictionLogConfig(
@@ -187,8 +185,42 @@ class InferenceServer:
                 count=lambda outcome, n: self.metrics.log_records.labels(outcome).inc(n),
                 pending=self.metrics.log_pending.set,
             ).start()
-        hosts = [m.host for m in self.models.values()]
+        loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(watch(hosts, self.config.reload_interval_s, self._stop)))
+        if self._awaited:
+            self._tasks.append(loop.create_task(self._attach_when_published(hosts)))
+
+    async def _attach(self, name: str, hosts: list[ModelHost]) -> None:
+        """Loads the model's newest good version and starts its batcher; `hosts` is the reload watcher's list."""
+        repository = self.config.repository
+        previous: list = [None]
+        host = ModelHost(
+            repository,
+            name,
+            check=LoadCheck(),
+            threads=self.config.ort_threads,
+            on_event=lambda event, previous=previous: self._on_reload(event, previous),
+        )
+        await asyncio.get_running_loop().run_in_executor(None, host.poll)
+        config = model_repository.read_config(repository, name)
+        batcher = DynamicBatcher(host.run, self.config.batcher_config(config), self.metrics.batch_observer(name))
+        batcher.start()
+        names_by_input = input_feature_names(self.spec, config) if self.spec else {}
+        self.models[name] = ServedModel(host, batcher, names_by_input)
+        hosts.append(host)
+
+    async def _attach_when_published(self, hosts: list[ModelHost]) -> None:
+        """Polls for the awaited models' config.pbtxt and attaches each once it is there."""
+        while self._awaited and not self._stop.is_set():
+            for name in sorted(self._awaited & set(model_repository.model_names(self.config.repository))):
+                try:
+                    await self._attach(name, hosts)
+                    self._awaited.discard(name)
+                    log.info("model '%s' was published; serving it", name)
+                except Exception:  # noqa: BLE001 - keep waiting: a half-written model must not stop the server
+                    log.exception("model '%s' appeared but could not be attached yet; retrying", name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.config.reload_interval_s)
 
     async def stop(self) -> None:
         self._stop.set()
@@ -199,7 +231,7 @@ class InferenceServer:
             await asyncio.get_running_loop().run_in_executor(None, self.prediction_log.close)
 
     def ready(self) -> bool:
-        return bool(self.models) and all(m.host.current is not None for m in self.models.values())
+        return bool(self.models) and not self._awaited and all(m.host.current is not None for m in self.models.values())
 
     # HTTP
     async def handle(self, request: HttpRequest) -> HttpResponse:

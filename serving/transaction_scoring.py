@@ -85,11 +85,14 @@ def encode_features(spec: FeatureSpec, config: ModelConfig, features: Mapping[st
 
 
 async def compute_features(function: FeatureFunction, transaction: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Calls the feature function (sync or async); its errors on bad transactions become a 400 naming them."""
+    """Calls the feature function (sync or async); bad transactions become a 400 naming the problem, an
+    unavailable feature state (OSError, e.g. ConnectionError or FileNotFoundError) a 503."""
     try:
         result = function(transaction)
         if inspect.isawaitable(result):
             result = await result
     except (KeyError, ValueError, TypeError) as exc:
         raise RequestError(400, f"cannot compute features for this transaction: {type(exc).__name__}: {exc}") from None
+    except OSError as exc:  # the feature state (file, Redis, ...) is unavailable: the request is fine, retry later
+        raise RequestError(503, f"feature state unavailable: {exc}") from None
     return result

@@ -1,11 +1,15 @@
-"""flywheel run: the main job on one machine, with embedded defaults.
+"""flywheel run: the main job, the whole loop on one machine with embedded defaults.
 
-Starts the local services (Kafka, MLflow, Prometheus) and Dagster (webserver and
-daemon), generates a card-transaction history, streams a little live traffic and
-late labels through Kafka, materialises the graph from raw data to the gated,
-registered champion and its drift reference, and prints where to look.
-Everything it starts keeps running until `tools/flywheel down` (or Ctrl-C while
-it starts).
+1. starts Kafka, MLflow, Prometheus and the inference server (on 127.0.0.1),
+2. generates a card-transaction history and streams a little live traffic and late labels through Kafka,
+3. materialises the asset graph from raw data to the gated champion, its engine and its deployment,
+4. starts Dagster (webserver and daemon: sensors, automation) and sends live traffic through the server,
+5. injects a drift scenario (unless --drift none) and waits while the sensors retrain, gate, promote,
+   rebuild the engine and redeploy without anyone's help, then
+6. prints a summary: model versions, what triggered what, latencies and quality per served version.
+
+Everything it starts keeps running (look around in the UIs) until `tools/flywheel down`; Ctrl-C while it runs,
+or --stop-after, stops it all. --short is the CI size (small data, fast sensor ticks).
 """
 
 from __future__ import annotations
@@ -16,23 +20,22 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+import traceback
+import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.services.cli import DEFAULT_PORTS, SERVICES, down, up
+from tools.services.cli import DEFAULT_PORTS, SERVICES, down, stack_environment, up
 from tools.services.dagster_dev import DAGSTER_YAML
-from tools.services.process import ServiceError
+from tools.services.process import ServiceError, ServiceRecord, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+SERVED_MODEL = "fraud"
+REGISTERED_MODEL = "fraud-model"
 
-
-def step(message: str) -> None:
-    print(f"==> {message}", flush=True)
-
-
-# The graph up to the gated champion and its drift reference; serving the champion and the drift demo are
-# the next steps of the main job (see docs/status.md).
-MAIN_JOB_ASSETS = (
+INITIAL_ASSETS = (
     "build_info",
     "raw_transactions",
     "streamed_transactions",
@@ -44,7 +47,71 @@ MAIN_JOB_ASSETS = (
     "fraud_model",
     "model_evaluation",
     "drift_reference",
+    "serving_engine",
+    "deployment",
 )
+"""What the first materialisation builds: raw data to the live deployment of the first champion."""
+
+DEMO_KNOBS = {
+    "concept_drift": {"new_fraud_pattern_rate": 0.05},
+    "covariate_drift": {"amount_inflation": 2.0, "new_merchant_share": 0.3},
+}
+"""Scenario knobs strong enough to see within minutes (the presets are realistic, i.e. slow)."""
+
+
+def step(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def note(message: str) -> None:
+    print(f"    {message}", flush=True)
+
+
+@dataclass
+class Stack:
+    """The running stack: where its state is and how to reach each part."""
+
+    state_dir: Path
+    ports: dict[str, int]
+    records: list[ServiceRecord] = field(default_factory=list)
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.state_dir / "dagster"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.ports['kafka']}"
+
+    @property
+    def server_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['server']}"
+
+    @property
+    def mlflow_uri(self) -> str:
+        return f"http://127.0.0.1:{self.ports['mlflow']}"
+
+    @staticmethod
+    def demo_settings(training_config: str, sensor_interval: int) -> dict[str, str]:
+        """The FLYWHEEL_* settings of this demo for every Dagster process (CLI, webserver, daemon, run workers)."""
+        return {
+            "FLYWHEEL_TRAINING_CONFIG": training_config,
+            "FLYWHEEL_SENSOR_INTERVAL_S": str(sensor_interval),
+            "FLYWHEEL_EXECUTOR": "in_process",  # one process per run: no per-step start-up on a small machine
+        }
+
+    def environment(self, training_config: str, sensor_interval: int) -> dict[str, str]:
+        """The process environment of Dagster and the CLI materialisation: FLYWHEEL_* point them at this stack."""
+        env = dict(os.environ, **stack_environment(self.state_dir, self.ports))
+        env.update(self.demo_settings(training_config, sensor_interval))
+        env["DAGSTER_HOME"] = str(self.dagster_home)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+        return env
+
+
+def merchants_for(cards: int) -> int:
+    """Merchants of a generated world with `cards` cards (the generator needs one per category and country)."""
+    return max(cards // 10, 100)
 
 
 def generate_history(lake: Path, cards: int, days: int, seed: int) -> int:
@@ -54,123 +121,466 @@ def generate_history(lake: Path, cards: int, days: int, seed: int) -> int:
     history = lake / "history"
     if (history / "transactions").exists():
         return -1
-    config = GeneratorConfig(n_cards=cards, n_merchants=max(cards // 10, 50), days=days, seed=seed, label_delay_days=3)
+    config = GeneratorConfig(n_cards=cards, n_merchants=merchants_for(cards), days=days, seed=seed, label_delay_days=3)
     return write_history(config, history).transactions
 
 
-def stream_traffic(bootstrap: str, cards: int, days: int, seconds: float, seed: int, state_file: Path) -> None:
-    """Streams live traffic that continues the history; a later run continues after the last streamed day."""
-    from assets.ingestion.live_stream import stream_live
+class TrafficStream:
+    """Live traffic continuing the history (same world, next days), optionally scored through the server."""
 
-    first_day = json.loads(state_file.read_text())["next_day"] if state_file.exists() else days
-    counts = stream_live(
-        bootstrap,
-        rate=200,
-        seconds=seconds,
-        seed=seed,
-        n_cards=cards,
-        n_merchants=max(cards // 10, 50),
-        first_day=first_day,
-        label_delay_compression=1440,
-    )
-    state_file.write_text(json.dumps({"next_day": counts.next_day}))
-    print(f"    {counts.transactions:,} transactions, {counts.chargebacks:,} chargebacks (day {first_day})", flush=True)
+    def __init__(self, stack: Stack, cards: int, days: int, seed: int, rate: float) -> None:
+        self.stack, self.cards, self.seed, self.rate = stack, cards, seed, rate
+        self.state_file = stack.state_dir / "stream_state.json"
+        self.first_day = json.loads(self.state_file.read_text())["next_day"] if self.state_file.exists() else days
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.counts = None
+        self.error: BaseException | None = None
+
+    def _stream(self, seconds: float, scenario: str, knobs: dict, score: bool):
+        """The live stream continuing from the last streamed day."""
+        from assets.ingestion.live_stream import LiveStream
+
+        return LiveStream(
+            bootstrap_servers=self.stack.bootstrap_servers,
+            rate=self.rate,
+            seconds=seconds,
+            scenario=scenario,
+            seed=self.seed,
+            n_cards=self.cards,
+            n_merchants=merchants_for(self.cards),
+            first_day=self.first_day,
+            label_delay_compression=1440,
+            scenario_knobs=knobs,
+            score_url=self.stack.server_url if score else None,
+            score_model=SERVED_MODEL,
+        )
+
+    def _continue_after(self, counts) -> None:
+        self.first_day = counts.next_day
+        self.state_file.write_text(json.dumps({"next_day": counts.next_day}))
+
+    def run(self, seconds: float, scenario: str = "normal", knobs: dict | None = None, score: bool = False):
+        """Streams for `seconds` in this thread and returns the counts."""
+        from assets.ingestion.live_stream import run_live_stream
+
+        counts = run_live_stream(self._stream(seconds, scenario, knobs or {}, score))
+        self._continue_after(counts)
+        return counts
+
+    def start(self, scenario: str, knobs: dict) -> None:
+        """Streams scored traffic in the background until `stop()`."""
+        from assets.ingestion.live_stream import run_live_stream
+
+        stream = self._stream(24 * 3600, scenario, knobs, score=True)
+
+        def progress(counts) -> None:
+            self.counts = counts
+
+        def target() -> None:
+            try:
+                self.counts = run_live_stream(stream, progress, self._stop)
+            except BaseException as error:  # noqa: BLE001 - reported by the main thread
+                self.error = error
+
+        self._thread = threading.Thread(target=target, name="live-traffic", daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        """Stops the background stream and returns its counts."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+        if self.error is not None:
+            raise ServiceError(f"the live traffic stream failed: {self.error}")
+        if self.counts is not None:
+            self._continue_after(self.counts)
+        return self.counts
 
 
-def materialize_all(state_dir: Path, dagster_home: Path, training_config: str) -> None:
-    """Materialises the main job's assets through the same Dagster instance the UI shows."""
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    if not (dagster_home / "dagster.yaml").exists():
-        (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
-    env = dict(os.environ, DAGSTER_HOME=str(dagster_home), PYTHONPATH=str(REPO_ROOT))
-    run_config = state_dir / "main_job_config.json"
-    run_config.write_text(json.dumps({"ops": {"fraud_model": {"config": {"training_config": training_config}}}}))
-    cmd = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "asset",
-        "materialize",
-        "--select",
-        ",".join(MAIN_JOB_ASSETS),
-        "-m",
-        "assets.definitions",
-        "-c",
-        str(run_config),
-    ]
+def materialize(stack: Stack, env: dict[str, str], selection: tuple[str, ...], run_config: dict) -> None:
+    """Materialises `selection` through the stack's Dagster instance (the run shows in the UI)."""
+    stack.dagster_home.mkdir(parents=True, exist_ok=True)
+    if not (stack.dagster_home / "dagster.yaml").exists():
+        (stack.dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+    config_file = stack.state_dir / "main_job_config.json"
+    config_file.write_text(json.dumps(run_config))
+    cmd = [sys.executable, "-m", "dagster", "asset", "materialize", "--select", ",".join(selection)]
+    cmd += ["-m", "assets.definitions", "-c", str(config_file)]
     result = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
-    log = state_dir / "materialize.log"
+    log = stack.state_dir / "materialize.log"
     log.write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
         raise ServiceError(f"materialising the asset graph failed (full log: {log}):\n{tail}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def served_version(server_url: str) -> int | None:
+    """The version the server reports for the served model, or None."""
+    try:
+        with urllib.request.urlopen(f"{server_url}/v2/models/{SERVED_MODEL}", timeout=2) as reply:
+            return int(json.loads(reply.read())["versions"][0])
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+
+
+def champion_version(tracking_uri: str) -> int | None:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return int(MlflowClient(tracking_uri).get_model_version_by_alias(REGISTERED_MODEL, "champion").version)
+    except MlflowException:
+        return None
+
+
+def runs_table(dagster_home: Path, since: float = 0.0) -> list[dict]:
+    """Runs of the stack's Dagster instance started after `since`: who triggered them, what they built, how it went."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        records = instance.get_run_records(order_by="create_timestamp", ascending=True)
+    rows = []
+    for record in records:
+        if record.create_timestamp.timestamp() < since:
+            continue
+        run = record.dagster_run
+        tags = run.tags
+        if "flywheel/trigger" in tags:
+            trigger = f"{tags['flywheel/trigger']} sensor" if tags["flywheel/trigger"] != "schedule" else "schedule"
+        elif "dagster/automation_condition_evaluation_id" in tags or tags.get("dagster/from_automation_condition"):
+            trigger = "automation (new champion)"
+        elif "dagster/sensor_name" in tags:
+            trigger = tags["dagster/sensor_name"]
+        else:
+            trigger = "main job"
+        assets = sorted(k.to_user_string() for k in (run.asset_selection or []))
+        started = record.start_time or record.create_timestamp.timestamp()
+        rows.append(
+            {
+                "run_id": run.run_id[:8],
+                "trigger": trigger,
+                "episode": tags.get("flywheel/episode", ""),
+                "status": run.status.value,
+                "assets": assets,
+                "created": record.create_timestamp.timestamp(),
+                "started": record.start_time,
+                "ended": record.end_time,
+                "seconds": round((record.end_time or time.time()) - started, 1),
+            }
+        )
+    return rows
+
+
+def drift_snapshot(state_dir: Path) -> dict:
+    """The drift sensor's last evaluation as it exported it for Prometheus ({} before the first)."""
+    files = sorted((state_dir / "monitoring" / "snapshots").glob("drift*.json"), key=lambda p: p.stat().st_mtime)
+    return json.loads(files[-1].read_text()) if files else {}
+
+
+def step_seconds(dagster_home: Path, run_id_prefix: str) -> dict[str, float]:
+    """Seconds each step of a run took (STEP_START to STEP_SUCCESS/FAILURE), by step key."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        records = [r for r in instance.get_run_records() if r.dagster_run.run_id.startswith(run_id_prefix)]
+        if not records:
+            return {}
+        starts, seconds = {}, {}
+        for event in instance.all_logs(records[0].dagster_run.run_id):
+            kind = event.dagster_event.event_type_value if event.is_dagster_event else None
+            if kind == "STEP_START":
+                starts[event.step_key] = event.timestamp
+            elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts:
+                seconds[event.step_key] = round(event.timestamp - starts[event.step_key], 1)
+    return seconds
+
+
+def loop_timeline(dagster_home: Path, runs: list[dict], drift_started: float, served_at: float) -> dict[str, float]:
+    """Drift onset to the new version serving, in phases: detection (onset to the sensor's run request), run start,
+    ingest + features, training, gate, engine build, deployment (automation ticks included) and reload."""
+    drift = next((r for r in runs if r["trigger"] == "drift sensor"), None)
+    if drift is None:
+        return {}
+    steps = step_seconds(dagster_home, drift["run_id"])
+    data = ("streamed_transactions", "chargeback_labels", "validated_transactions", "transaction_features")
+    engine = [r for r in runs if r["trigger"].startswith("automation") and "serving_engine" in r["assets"]]
+    deploy = [r for r in runs if r["trigger"].startswith("automation") and "deployment" in r["assets"]]
+    timeline = {
+        "detection": drift["created"] - drift_started,
+        "run start": (drift["started"] or drift["created"]) - drift["created"],
+        "ingest and features": sum(steps.get(k, 0.0) for k in (*data, "training_set")),
+        "training": steps.get("fraud_model", 0.0),
+        "gate": steps.get("model_evaluation", 0.0),
+        "drift reference": steps.get("drift_reference", 0.0),
+    }
+    if engine and deploy:
+        timeline["engine build (from the end of the retraining run)"] = engine[0]["ended"] - drift["ended"]
+        timeline["deployment and reload"] = served_at - engine[0]["ended"]
+    timeline["total"] = served_at - drift_started
+    return {k: round(v, 1) for k, v in timeline.items()}
+
+
+def latest_drift_snapshot(state_dir: Path) -> str:
+    """The drift sensor's last verdict and its strongest statistic, as one line."""
+    data = drift_snapshot(state_dir)
+    if not data:
+        return "drift_sensor: no evaluation yet"
+    statistics = [s for s in data.get("statistics", []) if s.get("threshold")]
+    if not statistics:
+        return f"drift_sensor: {data.get('status', '?')}"
+    worst = max(statistics, key=lambda s: s["value"] / s["threshold"])
+    return (
+        f"drift_sensor: {data.get('status', '?')} on {data.get('rows', '?')} rows, strongest "
+        f"{worst['statistic']}({worst['feature']}) = {worst['value']:.3g} vs limit {worst['threshold']:.3g}"
+    )
+
+
+def wait_for_the_loop(stack: Stack, traffic: TrafficStream, before: int, since: float, timeout_s: float) -> dict:
+    """Waits until a retrained champion is served; prints progress; returns the timings it saw."""
+    started = time.monotonic()
+    seen_runs: dict[str, str] = {}
+    while time.monotonic() - started < timeout_s:
+        time.sleep(5)
+        if traffic.error is not None:
+            raise ServiceError(f"the live traffic stream failed: {traffic.error}")
+        rows = runs_table(stack.dagster_home, since)
+        for row in rows:
+            key = row["run_id"]
+            if seen_runs.get(key) != row["status"]:
+                seen_runs[key] = row["status"]
+                note(f"run {key} [{row['trigger']}] {row['status'].lower()}: {', '.join(row['assets'])}")
+        sent = traffic.counts.transactions if traffic.counts else 0
+        served = served_version(stack.server_url)
+        elapsed = time.monotonic() - started
+        note(
+            f"[{elapsed:5.0f} s] {sent:,} drifted transactions sent; serving v{served}; "
+            + latest_drift_snapshot(stack.state_dir)
+        )
+        if served is not None and served > before:
+            return {"closed": True, "seconds": round(elapsed, 1), "runs": rows, "served": served, "at": time.time()}
+    return {
+        "closed": False,
+        "seconds": round(time.monotonic() - started, 1),
+        "runs": runs_table(stack.dagster_home, since),
+    }
+
+
+def scoring_summary(counts) -> dict:
+    if counts is None or counts.scoring is None:
+        return {}
+    scoring = counts.scoring
+    return {
+        "transactions": counts.transactions,
+        "scored": scoring.scored,
+        "by_version": dict(scoring.by_version),
+        "failures": {str(k): v for k, v in scoring.failures.items()},
+        "first_failure": scoring.first_failure,
+        "quality_by_version": scoring.quality_by_version(),
+        **scoring.latency_quantiles(),
+    }
+
+
+def model_versions(tracking_uri: str) -> list[dict]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    versions = client.search_model_versions(f"name='{REGISTERED_MODEL}'")
+    return sorted(
+        (
+            {
+                "version": int(v.version),
+                "gate": v.tags.get("gate_decision", "-"),
+                "aliases": list(v.aliases),
+            }
+            for v in versions
+        ),
+        key=lambda row: row["version"],
+    )
+
+
+def print_summary(summary: dict) -> None:
+    step("summary")
+    note("model versions (MLflow):")
+    for row in summary["model_versions"]:
+        note(f"  v{row['version']}: gate {row['gate']}{'  <- ' + ', '.join(row['aliases']) if row['aliases'] else ''}")
+    note(f"served now: v{summary['served_version']}; champion: v{summary['champion_version']}")
+    note("what triggered what (Dagster runs):")
+    for row in summary["runs"]:
+        note(
+            f"  {row['run_id']} {row['trigger']:<26} {row['status']:<8} {row['seconds']:>6.1f} s  "
+            + ", ".join(row["assets"])
+        )
+    for phase in ("normal_traffic", "drifted_traffic"):
+        scoring = summary.get(phase) or {}
+        if not scoring:
+            continue
+        note(
+            f"{phase.replace('_', ' ')}: {scoring['scored']:,} scored by versions {scoring['by_version']}, "
+            f"client latency p50 {scoring.get('p50_ms', '-')} ms / p99 {scoring.get('p99_ms', '-')} ms, "
+            f"failures {scoring['failures'] or 'none'}"
+        )
+        for version, quality in scoring["quality_by_version"].items():
+            note(
+                f"  v{version}: PR-AUC {quality['pr_auc']} on {quality['rows']:,} transactions "
+                f"({quality['frauds']} frauds)"
+            )
+    loop = summary.get("loop") or {}
+    if loop:
+        note(f"loop closed: {loop['closed']} after {loop['seconds']} s of drifted traffic")
+        for phase, seconds in (loop.get("timeline") or {}).items():
+            note(f"  {phase:<52} {seconds:7.1f} s")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="tools/flywheel run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--cards", type=int, default=2000, help="cards in the generated history (default 2000)")
-    parser.add_argument("--days", type=int, default=21, help="days of generated history (default 21)")
-    parser.add_argument("--stream-seconds", type=float, default=10, help="seconds of live traffic (default 10)")
-    parser.add_argument(
+    size = parser.add_argument_group("size and speed")
+    size.add_argument("--cards", type=int, default=2000, help="cards in the generated history (default 2000)")
+    size.add_argument("--days", type=int, default=14, help="days of generated history (default 14)")
+    size.add_argument("--rate", type=float, default=300, help="live transactions per second (default 300)")
+    size.add_argument("--warmup-seconds", type=float, default=10, help="live traffic before training (default 10)")
+    size.add_argument("--serve-seconds", type=float, default=30, help="normal traffic through the server (default 30)")
+    size.add_argument(
         "--training-config", default="tiny", help="training config name or YAML path (default tiny; full for real)"
     )
-    parser.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
-    parser.add_argument(
-        "--fresh", action="store_true", help="delete the data of earlier runs (.flywheel) before starting"
+    size.add_argument("--sensor-interval", type=int, default=15, help="seconds between sensor ticks (default 15)")
+    size.add_argument(
+        "--short", action="store_true", help="CI size: 1000 cards, 8 days, 5 s warm-up, 30 s normal traffic"
     )
-    parser.add_argument(
-        "--dagster-port", type=int, default=DEFAULT_PORTS["dagster"], help="Dagster UI port (default 3000)"
+    scenario = parser.add_argument_group("drift")
+    scenario.add_argument(
+        "--drift",
+        default="concept_drift",
+        help="scenario injected after normal traffic: concept_drift (default), covariate_drift, or none",
     )
-    parser.add_argument(
-        "--no-ui", action="store_true", help="do not start the Dagster UI; materialise and stop the services"
+    scenario.add_argument(
+        "--knob", action="append", default=[], metavar="NAME=VALUE", help="override a scenario knob (repeatable)"
     )
+    scenario.add_argument(
+        "--loop-timeout", type=float, default=900, help="seconds to wait for the retrained model (default 900)"
+    )
+    stack = parser.add_argument_group("stack")
+    stack.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
+    stack.add_argument(
+        "--state-dir", type=Path, default=REPO_ROOT / ".flywheel", help="state folder (default .flywheel)"
+    )
+    stack.add_argument("--fresh", action="store_true", help="delete the state of earlier runs before starting")
+    stack.add_argument("--free-ports", action="store_true", help="pick free ports instead of the defaults")
+    stack.add_argument("--stop-after", action="store_true", help="stop everything at the end (CI)")
+    stack.add_argument("--summary-json", type=Path, help="also write the summary as JSON here")
     args = parser.parse_args(argv)
-    state_dir = REPO_ROOT / ".flywheel"  # the resources in assets/definitions.py default to it
+    if args.short:
+        args.cards, args.days, args.warmup_seconds, args.serve_seconds = 1000, 8, 5, 30
+        args.sensor_interval = min(args.sensor_interval, 10)
+    if args.drift not in {"none", *DEMO_KNOBS}:
+        parser.error(f"--drift must be one of {sorted(DEMO_KNOBS)} or none, not {args.drift!r}")
+    try:
+        from assets.ingestion.live_stream import parse_knobs
+
+        args.knobs = {**DEMO_KNOBS.get(args.drift, {}), **parse_knobs(args.knob)}
+    except ValueError as error:
+        parser.error(str(error))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    state_dir = args.state_dir.resolve()
     if args.fresh:
         down(state_dir)
         shutil.rmtree(state_dir, ignore_errors=True)
     state_dir.mkdir(parents=True, exist_ok=True)
-    dagster_home = state_dir / "dagster"
+    ports = {name: free_port() if args.free_ports else port for name, port in DEFAULT_PORTS.items()}
+    stack = Stack(state_dir, ports)
+    env = stack.environment(args.training_config, args.sensor_interval)
     started = time.monotonic()
+    summary: dict = {}
     try:
-        step("starting Kafka, MLflow and Prometheus")
-        ports = {**DEFAULT_PORTS, "dagster": args.dagster_port}
-        names = list(SERVICES) if args.no_ui else [*SERVICES, "dagster"]
-        records = up(state_dir, names, ports)
+        step("starting Kafka, MLflow, Prometheus and the inference server")
+        stack.records = up(state_dir, [*SERVICES, "server"], ports)
+        stack.ports.update({r.name: r.port for r in stack.records if r.port})
+        env = stack.environment(args.training_config, args.sensor_interval)
         step(f"generating {args.days} days of history for {args.cards} cards")
         rows = generate_history(state_dir / "lake", args.cards, args.days, args.seed)
-        print(f"    {'kept the existing history' if rows < 0 else f'{rows:,} transactions'}", flush=True)
-        step(f"streaming {args.stream_seconds:.0f} s of live transactions and late labels through Kafka")
-        kafka = next(r for r in records if r.name == "kafka")
-        stream_traffic(
-            kafka.urls["bootstrap_servers"],
-            args.cards,
-            args.days,
-            args.stream_seconds,
-            args.seed,
-            state_dir / "stream_state.json",
+        note("kept the existing history" if rows < 0 else f"{rows:,} transactions")
+        traffic = TrafficStream(stack, args.cards, args.days, args.seed, args.rate)
+        step(f"streaming {args.warmup_seconds:.0f} s of live transactions and late labels through Kafka")
+        counts = traffic.run(args.warmup_seconds)
+        note(f"{counts.transactions:,} transactions, {counts.chargebacks:,} chargebacks")
+        step("materialising raw data -> features -> model -> gate -> engine -> deployment")
+        materialize(
+            stack, env, INITIAL_ASSETS, {"ops": {"fraud_model": {"config": {"training_config": args.training_config}}}}
         )
-        step("materialising raw data -> features -> training set -> model -> gate -> drift reference")
-        materialize_all(state_dir, dagster_home, args.training_config)
+        before = served_version(stack.server_url)
+        note(f"the server at {stack.server_url} serves v{before} of '{SERVED_MODEL}'")
+        step("starting Dagster (webserver and daemon: sensors and automation)")
+        stack.records += up(
+            state_dir, ["dagster"], ports, Stack.demo_settings(args.training_config, args.sensor_interval)
+        )
+        since = time.time()
+        step(f"scoring {args.serve_seconds:.0f} s of normal traffic through the server")
+        counts = traffic.run(args.serve_seconds, score=True)
+        summary["normal_traffic"] = scoring_summary(counts)
+        verdict = drift_snapshot(state_dir)
+        retrained = [r for r in runs_table(stack.dagster_home, since) if "sensor" in r["trigger"] and r["assets"]]
+        summary["normal_traffic"]["drift_verdict"] = (
+            verdict.get("status") if verdict.get("written_at", 0) > since else None
+        )
+        summary["normal_traffic"]["retraining_runs"] = len([r for r in retrained if "fraud_model" in r["assets"]])
+        failures = dict(counts.scoring.failures) or "none"
+        note(f"{counts.scoring.scored:,} scored, failures {failures}; {latest_drift_snapshot(state_dir)}")
+        if args.drift != "none":
+            step(f"injecting {args.drift} {args.knobs}; the sensors take it from here")
+            drift_started = time.time()
+            traffic.start(args.drift, args.knobs)
+            loop = wait_for_the_loop(stack, traffic, before or 0, since, args.loop_timeout)
+            if loop["closed"]:
+                loop["timeline"] = loop_timeline(stack.dagster_home, loop["runs"], drift_started, loop["at"])
+            if loop["closed"]:
+                note(f"v{loop['served']} is live; scoring a little more drifted traffic with it")
+                time.sleep(max(10.0, args.serve_seconds))
+            counts = traffic.stop()
+            summary["drifted_traffic"] = scoring_summary(counts)
+            summary["loop"] = {k: v for k, v in loop.items() if k != "runs"}
+        summary["runs"] = runs_table(stack.dagster_home)
+        summary["model_versions"] = model_versions(stack.mlflow_uri)
+        summary["served_version"] = served_version(stack.server_url)
+        summary["champion_version"] = champion_version(stack.mlflow_uri)
+        summary["seconds"] = round(time.monotonic() - started, 1)
     except ServiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        down(state_dir)
+        return 1
+    except Exception:  # noqa: BLE001 - whatever broke, never leave half the stack running
+        traceback.print_exc()
+        print("error: the main job failed (traceback above); stopping everything it started", file=sys.stderr)
         down(state_dir)
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted: stopping everything that was started", file=sys.stderr)
         down(state_dir)
         return 130
-    step(f"done in {time.monotonic() - started:.0f} s; where to look:")
-    for record in records:
+    print_summary(summary)
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(summary, indent=2, default=str))
+    step(f"done in {summary['seconds']:.0f} s; where to look:")
+    for record in ServiceRecord.load_all(state_dir / "services"):
         for kind, url in record.urls.items():
-            print(f"    {record.name:<11} {kind:<18} {url}")
-    if args.no_ui:
+            note(f"{record.name:<11} {kind:<18} {url}")
+    if args.stop_after:
         down(state_dir)
     else:
-        print("    stop everything with: tools/flywheel down")
-    return 0
+        note("stop everything with: tools/flywheel down")
+    loop_failed = args.drift != "none" and not summary.get("loop", {}).get("closed")
+    if loop_failed:
+        print(
+            f"error: no retrained model was served within {args.loop_timeout:.0f} s of drift; the runs above and the "
+            "Dagster UI (Runs, Sensors) say where it stopped",
+            file=sys.stderr,
+        )
+    return 1 if loop_failed else 0
 
 
 if __name__ == "__main__":

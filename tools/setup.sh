@@ -10,7 +10,7 @@ UV_VERSION=0.9.30
 # Node.js install that ships npm, is left alone).
 NEEDS=(bazel:bazel-bootstrap /usr/share/bazel/rules/java:bazel-rules-java prometheus:prometheus
        promtool:prometheus prometheus-alertmanager:prometheus-alertmanager mvn:maven java:default-jre-headless
-       npm:npm git:git /usr/bin/python3.11:python3.11 sha256sum:coreutils)
+       npm:npm git:git /usr/bin/python3.11:python3.11 sha256sum:coreutils chromium:chromium)
 
 log() { printf '[setup] %s\n' "$*"; }
 

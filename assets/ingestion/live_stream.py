@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,6 +28,7 @@ from kafka import KafkaProducer
 
 from assets.ingestion.json_records import encode_rows
 from assets.ingestion.kafka_producer import ensure_topic
+from assets.ingestion.server_scoring import ScoringCounts, TransactionScorer
 from domain.generator import SCENARIO_PRESETS, GeneratorConfig, Population, generate_day, scenario_preset
 from domain.schema import TRANSACTION_KEY
 
@@ -70,6 +72,12 @@ class LiveStream:
     """Topic of chargebacks (JSON, keyed by transaction id)."""
     partitions: int = 2
     """Partitions of each topic when this creates it (existing topics are left as they are)."""
+    scenario_knobs: dict[str, float] = field(default_factory=dict)
+    """Overrides of the scenario preset's knobs, e.g. {"new_fraud_pattern_rate": 0.3} for a fast concept drift."""
+    score_url: str | None = None
+    """Inference server base URL: each transaction is also scored through POST /models/{score_model}/score."""
+    score_model: str = "fraud"
+    """Served model name the transactions are scored with."""
     progress_seconds: float = 5.0
     """How often the progress callback is called."""
 
@@ -82,7 +90,7 @@ class LiveStream:
             raise ValueError(f"transactions must be >= 0, got {self.transactions}")
         if self.seconds < 0:
             raise ValueError(f"seconds must be >= 0, got {self.seconds}")
-        scenario_preset(self.scenario)  # raises naming the choices
+        scenario_preset(self.scenario, **self.scenario_knobs)  # raises naming the choices or the bad knob
         if self.break_share is not None and not 0 < self.break_share <= 1:
             raise ValueError(f"break_share must be in (0, 1], got {self.break_share}")
 
@@ -93,7 +101,9 @@ class LiveStream:
 
     def generator_config(self) -> GeneratorConfig:
         """The generator configuration (history's world, this stream's scenario and label delays)."""
-        overrides = {} if self.break_share is None else {"quality_break_share": self.break_share}
+        overrides = dict(self.scenario_knobs)
+        if self.break_share is not None:
+            overrides["quality_break_share"] = self.break_share
         return GeneratorConfig(
             seed=self.seed,
             n_cards=self.n_cards,
@@ -127,6 +137,8 @@ class LiveStreamCounts:
     """Wall-clock seconds so far."""
     failed_sends: list[str] = field(default_factory=list)
     """Errors of messages Kafka did not acknowledge (the run raises if any)."""
+    scoring: ScoringCounts | None = None
+    """What the inference server answered, when the stream scores through it (score_url)."""
 
     @property
     def per_second(self) -> float:
@@ -187,8 +199,14 @@ class _Due:
         return out
 
 
-def run_live_stream(stream: LiveStream, progress: Callable[[LiveStreamCounts], None] | None = None) -> LiveStreamCounts:
+def run_live_stream(
+    stream: LiveStream,
+    progress: Callable[[LiveStreamCounts], None] | None = None,
+    stop: threading.Event | None = None,
+) -> LiveStreamCounts:
     """Sends `stream.total` transactions paced to `stream.rate`, with each chargeback once it is due; returns counts.
+
+    Setting `stop` (from another thread) ends the stream early, after the chunk in flight.
 
     Raises RuntimeError if Kafka did not acknowledge every message (acks=all), so nothing is lost silently.
     """
@@ -206,10 +224,15 @@ def run_live_stream(stream: LiveStream, progress: Callable[[LiveStreamCounts], N
     def failed(error: Exception) -> None:
         counts.failed_sends.append(repr(error))
 
-    def send(topic: str, part: pa.Table, key_column: str) -> None:
+    scorer = TransactionScorer(stream.score_url, stream.score_model) if stream.score_url else None
+    counts.scoring = scorer.counts if scorer else None
+
+    def send(topic: str, part: pa.Table, key_column: str) -> list[bytes]:
         keys = part[key_column].to_pylist()
-        for key, value in zip(keys, encode_rows(part), strict=True):
+        values = encode_rows(part)
+        for key, value in zip(keys, values, strict=True):
             producer.send(topic, key=key.encode(), value=value).add_errback(failed)
+        return values
 
     def send_labels(labels: pa.Table | None) -> None:
         if labels is not None and labels.num_rows:
@@ -217,7 +240,7 @@ def run_live_stream(stream: LiveStream, progress: Callable[[LiveStreamCounts], N
             counts.chargebacks += labels.num_rows
 
     try:
-        while counts.transactions < stream.total:
+        while counts.transactions < stream.total and not (stop is not None and stop.is_set()):
             if table is None or row >= table.num_rows:
                 day += 1
                 generated = generate_day(config, population, day)
@@ -227,7 +250,10 @@ def run_live_stream(stream: LiveStream, progress: Callable[[LiveStreamCounts], N
                 continue
             n = min(chunk, stream.total - counts.transactions, table.num_rows - row)
             part = table.slice(row, n)
-            send(stream.transactions_topic, part, TRANSACTION_KEY)
+            values = send(stream.transactions_topic, part, TRANSACTION_KEY)
+            if scorer is not None:
+                for value, is_fraud in zip(values, fraud[row : row + n], strict=True):
+                    scorer.score(value, bool(is_fraud))
             times = part["event_time"].cast(pa.int64())
             counts.first_event_time = counts.first_event_time or _iso(times[0].as_py())
             clock = times[-1].as_py()
@@ -252,6 +278,8 @@ def run_live_stream(stream: LiveStream, progress: Callable[[LiveStreamCounts], N
         producer.flush()
     finally:
         producer.close()
+        if scorer is not None:
+            scorer.close()
     counts.seconds = time.monotonic() - started
     if counts.failed_sends:
         raise RuntimeError(
@@ -285,6 +313,20 @@ def _progress_line(counts: LiveStreamCounts) -> None:
         file=sys.stderr,
         flush=True,
     )
+
+
+def parse_knobs(items: list[str]) -> dict[str, float]:
+    """["name=value", ...] -> {name: float(value)}; raises ValueError naming a malformed item."""
+    knobs = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            knobs[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise ValueError(f"--knob expects NAME=NUMBER, got {item!r}")
+    return knobs
 
 
 def parser() -> argparse.ArgumentParser:
@@ -379,6 +421,20 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument(
         "--progress-seconds", metavar="S", type=float, default=5.0, help="progress line interval (default 5)"
     )
+    cli.add_argument(
+        "--knob",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="override a scenario knob, e.g. new_fraud_pattern_rate=0.3 (repeatable)",
+    )
+    cli.add_argument(
+        "--score-url",
+        metavar="URL",
+        default=None,
+        help="also score every transaction through this inference server (POST /models/MODEL/score)",
+    )
+    cli.add_argument("--score-model", metavar="MODEL", default="fraud", help="served model name (default fraud)")
     cli.add_argument("--quiet", action="store_true", help="no progress lines")
     return cli
 
@@ -406,6 +462,9 @@ def main(argv: list[str] | None = None) -> int:
             labels_topic=args.labels_topic,
             partitions=args.partitions,
             progress_seconds=args.progress_seconds,
+            scenario_knobs=parse_knobs(args.knob),
+            score_url=args.score_url,
+            score_model=args.score_model,
         )
         GeneratorConfig(n_cards=stream.n_cards, n_merchants=stream.n_merchants)  # validates sizes up front
     except ValueError as error:
@@ -419,7 +478,14 @@ def main(argv: list[str] | None = None) -> int:
     counts = run_live_stream(stream, None if args.quiet else _progress_line)
     if not args.quiet:
         _progress_line(counts)
-    summary = {k: v for k, v in asdict(counts).items() if k != "failed_sends"}
+    summary = {k: v for k, v in asdict(counts).items() if k not in {"failed_sends", "scoring"}}
+    if counts.scoring is not None:
+        summary["scoring"] = {
+            "scored": counts.scoring.scored,
+            "by_version": dict(counts.scoring.by_version),
+            "failures": {str(k): v for k, v in counts.scoring.failures.items()},
+            **counts.scoring.latency_quantiles(),
+        }
     print(json.dumps({**summary, "per_second": round(counts.per_second, 1)}))
     return 0
 

@@ -75,7 +75,10 @@ def test_quiet_traffic_skips_and_a_drift_episode_requests_exactly_one_run(kafka_
     assert quiet.skip_reason.skip_message.startswith("wait: no drift")
 
     _publish(kafka_service.bootstrap_servers, loop.predictions_topic, _traffic(WINDOW, seed=8, amount_scale=3.0), 1)
-    fired = _tick(instance, kafka, loop, quiet.cursor)
+    first_alarm = _tick(instance, kafka, loop, quiet.cursor)
+    assert not first_alarm.run_requests, "one alarming tick is not yet an episode (confirm_ticks=2)"
+    assert "alarm 1 of 2 in a row" in first_alarm.skip_reason.skip_message
+    fired = _tick(instance, kafka, loop, first_alarm.cursor)
     assert len(fired.run_requests) == 1
     request = fired.run_requests[0]
     assert request.run_key.startswith("drift-drift-fraud-model-")
@@ -93,3 +96,38 @@ def test_unreachable_kafka_skips_with_the_reason(tmp_path):
     result = _tick(dg.DagsterInstance.ephemeral(), KafkaResource(bootstrap_servers="127.0.0.1:1"), loop, None)
     assert isinstance(result, dg.SkipReason)
     assert "no Kafka broker reachable at 127.0.0.1:1" in result.skip_message
+
+
+def test_a_retraining_run_in_flight_or_in_cooldown_blocks_a_second_one_whoever_asks(kafka_service, tmp_path):
+    from dagster._core.test_utils import create_run_for_test
+
+    kafka = KafkaResource(bootstrap_servers=kafka_service.bootstrap_servers)
+    topic = "predictions-guard"
+    loop = LoopResource(
+        window_rows=WINDOW,
+        predictions_topic=topic,
+        snapshot_dir=str(tmp_path / "snapshots"),
+        reference_dir=str(tmp_path / "refs"),
+        cooldown_minutes=30,
+        daily_budget=5,
+        confirm_ticks=1,
+    )
+    _reference(loop, version=1)
+    _publish(kafka_service.bootstrap_servers, topic, _traffic(WINDOW, seed=9, amount_scale=3.0), version=1)
+    instance = dg.DagsterInstance.ephemeral()
+    tags = {"flywheel/retraining": "true", "flywheel/trigger": "performance"}
+    create_run_for_test(instance, job_name="retrain", tags=tags, status=dg.DagsterRunStatus.STARTED)
+
+    blocked = _tick(instance, kafka, loop, None)
+    assert not blocked.run_requests
+    assert "retraining wanted" in blocked.skip_reason.skip_message
+    assert "(performance) is STARTED" in blocked.skip_reason.skip_message
+    assert blocked.cursor is None, "the episode stays open: its run is not spent on a blocked tick"
+
+    finished = dg.DagsterInstance.ephemeral()
+    create_run_for_test(finished, job_name="retrain", tags=tags, status=dg.DagsterRunStatus.SUCCESS)
+    cooling = _tick(finished, kafka, loop, None)
+    assert not cooling.run_requests and "cooldown 30 min" in cooling.skip_reason.skip_message
+
+    free = _tick(dg.DagsterInstance.ephemeral(), kafka, loop, None)
+    assert len(free.run_requests) == 1 and free.run_requests[0].tags["flywheel/retraining"] == "true"

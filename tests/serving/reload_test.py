@@ -58,3 +58,15 @@ def test_corrupted_and_wrong_signature_versions_are_refused(repository, tmp_path
     log = (tmp_path / f"server-{server.port}.log").read_text()
     assert re.search(r"version 2: ONNX Runtime cannot load", log)
     assert "version 3: its signature" in log
+
+
+def test_a_server_started_before_the_first_deployment_serves_it_once_published(tmp_path):
+    empty = tmp_path / "models"
+    with ServerProcess(empty, tmp_path, "--model", "fraud", wait_for="/v2/health/live") as server:
+        assert server.request("GET", "/v2/health/ready")[0] != 200, "nothing to serve yet: not ready"
+        status, body, _ = server.request("POST", "/v2/models/fraud/infer", infer_body())
+        assert status == 404 and "not served here" in body["error"]
+        add_version(empty, 1)
+        assert wait_until(lambda: server.request("GET", "/v2/health/ready")[0] == 200)
+        status, body, _ = server.request("POST", "/v2/models/fraud/infer", infer_body())
+        assert status == 200 and body["model_version"] == "1"

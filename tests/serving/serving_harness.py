@@ -45,8 +45,9 @@ def infer_body(rows: int = 1, seed: int = 0, **top) -> bytes:
 class ServerProcess:
     """`python -m serving.server` on a free port; stopped with SIGTERM to its process group."""
 
-    def __init__(self, repository: Path, log_dir: Path, *args: str) -> None:
+    def __init__(self, repository: Path, log_dir: Path, *args: str, wait_for: str = "/v2/health/ready") -> None:
         self.port = free_port()
+        self.wait_for = wait_for
         self.process = ManagedProcess(
             "inference-server",
             [
@@ -70,7 +71,7 @@ class ServerProcess:
 
     def __enter__(self) -> ServerProcess:
         self.process.start()
-        self.process.wait_ready(lambda: self.request("GET", "/v2/health/ready")[0] == 200, timeout=60)
+        self.process.wait_ready(lambda: self.request("GET", self.wait_for)[0] == 200, timeout=60)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -11,31 +11,68 @@ import sys
 from pathlib import Path
 
 from tools.services.dagster_dev import DagsterService
+from tools.services.inference_server import InferenceServerService
 from tools.services.kafka_broker import KafkaService
 from tools.services.mlflow_server import MlflowService
-from tools.services.process import ServiceError, ServiceRecord, log_tail, pid_alive, terminate_group
+from tools.services.process import ServiceError, ServiceRecord, free_port, log_tail, pid_alive, terminate_group
 from tools.services.prometheus import PrometheusService
 
 SERVICES = ("kafka", "mlflow", "prometheus")
-OPTIONAL = ("dagster",)
-DEFAULT_PORTS = {"kafka": 9092, "mlflow": 5000, "prometheus": 9090, "dagster": 3000}
+OPTIONAL = ("dagster", "server")
+DEFAULT_PORTS = {"kafka": 9092, "mlflow": 5000, "prometheus": 9090, "dagster": 3000, "server": 8000}
+SERVED_REPOSITORY = ("serving", "models")
+"""Where the inference server reads its models, under the state folder (the deployment asset writes there)."""
 
 
-def _make(name: str, workdir: Path, port: int):
+def stack_environment(state_dir: Path, ports: dict[str, int]) -> dict[str, str]:
+    """The FLYWHEEL_* variables (assets/stack_environment.py) that point Dagster and the server at this stack."""
+    return {
+        "FLYWHEEL_STATE_DIR": str(state_dir.resolve()),
+        "FLYWHEEL_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports['kafka']}",
+        "FLYWHEEL_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports['mlflow']}",
+        "FLYWHEEL_SERVER_URL": f"http://127.0.0.1:{ports['server']}",
+    }
+
+
+def _make(name: str, state_dir: Path, ports: dict[str, int], with_server: bool, extra_env: dict[str, str]):
+    workdir = state_dir / name
+    port = ports[name]
+    env = {**stack_environment(state_dir, ports), **extra_env}
     if name == "kafka":
         return KafkaService(workdir, port=port, detach=True)
     if name == "mlflow":
         return MlflowService(workdir, port=port, detach=True)
     if name == "dagster":
-        return DagsterService(workdir, port=port, detach=True)
-    return PrometheusService(
-        workdir, targets={"prometheus": [f"127.0.0.1:{port}"]}, port=port, scrape_interval="5s", detach=True
-    )
+        return DagsterService(workdir, port=port, detach=True, env=env)
+    if name == "server":
+        return InferenceServerService(
+            workdir,
+            state_dir.resolve().joinpath(*SERVED_REPOSITORY),
+            port=port,
+            kafka_bootstrap_servers=env["FLYWHEEL_KAFKA_BOOTSTRAP_SERVERS"],
+            online_store=state_dir.resolve() / "lake" / "online" / "features.sqlite",
+            detach=True,
+            env=env,
+        )
+    targets = {"prometheus": [f"127.0.0.1:{port}"]}
+    if with_server:
+        targets["inference-server"] = [f"127.0.0.1:{ports['server']}"]
+    return PrometheusService(workdir, targets=targets, port=port, scrape_interval="5s", detach=True)
 
 
-def up(state_dir: Path, names: list[str], ports: dict[str, int]) -> list[ServiceRecord]:
-    """Starts each named service that is not already running; all or none stay up."""
+def up(
+    state_dir: Path, names: list[str], ports: dict[str, int], extra_env: dict[str, str] | None = None
+) -> list[ServiceRecord]:
+    """Starts each named service that is not already running; all or none stay up. Port 0 picks a free one.
+
+    Dagster and the server get the stack's FLYWHEEL_* variables plus `extra_env` (e.g. the training config and
+    sensor interval of a demo).
+    """
     running = {r.name: r for r in ServiceRecord.load_all(state_dir / "services") if pid_alive(r.pid)}
+    ports = {**DEFAULT_PORTS, **ports}
+    for name, record in running.items():  # a running service keeps its port
+        ports[name] = int(record.port) if record.port else ports[name]
+    ports = {name: port or free_port() for name, port in ports.items()}
     started: list[ServiceRecord] = []
     try:
         for name in names:
@@ -43,9 +80,14 @@ def up(state_dir: Path, names: list[str], ports: dict[str, int]) -> list[Service
                 print(f"{name:<11} already running (pid {running[name].pid})", flush=True)
                 continue
             print(f"{name:<11} starting ...", flush=True)
-            service = _make(name, state_dir / name, ports[name]).start()
+            service = _make(name, state_dir, ports, "server" in names, extra_env or {}).start()
             record = ServiceRecord(
-                name, service.process.pid, service.urls, str(service.process.log_path), str(service.workdir)
+                name,
+                service.process.pid,
+                service.urls,
+                str(service.process.log_path),
+                str(service.workdir),
+                port=service.port,
             )
             record.save(state_dir / "services")
             started.append(record)

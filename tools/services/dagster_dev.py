@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.services.process import ManagedProcess, ensure_port_free, free_port
+from tools.services.process import ManagedProcess, ensure_port_free, free_port, repository_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,6 +17,11 @@ nux:
   enabled: false
 telemetry:
   enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 2  # two cores: a retraining run and one short run at a time
+  pools:
+    default_limit: 1  # e.g. kafka_ingest: one consumer of the shared group at a time
 """
 
 
@@ -30,6 +34,8 @@ class DagsterService:
     module: str = "assets.definitions"
     detach: bool = False
     ready_timeout: float = 120.0
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment (the FLYWHEEL_* variables that point the code location at a stack)."""
 
     name = "dagster"
 
@@ -48,9 +54,7 @@ class DagsterService:
         return {"ui": self.url, "lineage": f"{self.url}/asset-groups"}
 
     def environment(self) -> dict[str, str]:
-        env = dict(os.environ, DAGSTER_HOME=str(self.home))
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-        return env
+        return repository_environment({**self.env, "DAGSTER_HOME": str(self.home)})
 
     def start(self) -> DagsterService:
         ensure_port_free(self.port, "Dagster")

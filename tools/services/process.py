@@ -77,6 +77,8 @@ class ServiceRecord:
     log: str
     workdir: str
     extra: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    """The port it listens on (a later `up` reuses it for the stack's environment)."""
 
     def save(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -194,3 +196,11 @@ def log_tail(path: Path, lines: int = 40) -> str:
         return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return f"(no log at {path})"
+
+
+def repository_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment plus `extra`, with the repository root first on PYTHONPATH (for `-m` services)."""
+    env = dict(os.environ, **(extra or {}))
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return env

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds the serving benchmark's peer virtualenvs from their hash-pinned locks (idempotent; uv's cache is kept):
+#   .flywheel/bench-venvs/pytriton   nvidia-pytriton 0.7.0 (Triton 2.51, Python backend) + ONNX Runtime
+#   .flywheel/bench-venvs/mlserver   MLServer 1.7.1 + ONNX Runtime, uvloop<0.22
+# Both are built on Debian's /usr/bin/python3.11: PyTriton's stub links Debian's libpython3.11.so, and another
+# interpreter's standard library crashes model load. They stay out of the main lock (their pins conflict with it).
+#
+#   bench/competitors/setup_envs.sh          # create or sync both virtualenvs
+#   bench/competitors/setup_envs.sh --lock   # re-resolve requirements-*.in -> requirements-*.lock, then sync
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+command -v uv >/dev/null || { echo "uv is not installed: run tools/setup.sh" >&2; exit 1; }
+PYTHON=/usr/bin/python3.11
+[ -x "$PYTHON" ] || { echo "$PYTHON is missing: apt-get install -y python3.11 libpython3.11" >&2; exit 1; }
+LOCK=0
+[ "${1:-}" = "--lock" ] && LOCK=1
+for peer in pytriton mlserver; do
+  spec=bench/competitors/requirements-$peer.in
+  lock=bench/competitors/requirements-$peer.lock
+  venv=.flywheel/bench-venvs/$peer
+  if [ "$LOCK" = 1 ] || [ ! -f "$lock" ]; then
+    # manylinux_2_35: the oldest glibc nvidia-pytriton's wheels accept (Debian 12 has 2.36)
+    uv pip compile "$spec" --generate-hashes --no-header --quiet \
+      --python-version 3.11 --python-platform x86_64-manylinux_2_35 -o "$lock"
+  fi
+  if ! grep -qx "home = /usr/bin" "$venv/pyvenv.cfg" 2>/dev/null; then
+    rm -rf "$venv"
+    uv venv --quiet --python "$PYTHON" "$venv"
+  fi
+  VIRTUAL_ENV=$venv uv pip sync --quiet --require-hashes --python "$venv/bin/python" "$lock"
+  echo "$peer: $venv ($("$venv/bin/python" -c 'import importlib.metadata as m, sys; print(", ".join(p + " " + m.version(p) for p in sys.argv[1:]))' "$( [ $peer = pytriton ] && echo nvidia-pytriton || echo mlserver)" onnxruntime numpy))"
+done
