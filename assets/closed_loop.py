@@ -128,11 +128,15 @@ def drift_reference(
     frame = read_training_set(str(source.asset_materialization.metadata["path"].value), champion.spec)
     frame = frame.sort_values(champion.spec.timestamp, kind="stable").reset_index(drop=True)
     frame["score"] = score_frame(champion.net, champion.spec, frame)
-    half = len(frame) // 2
-    profile = build_reference_profile(frame.iloc[:half], champion.spec)
-    window_rows = min(loop.window_rows, max((len(frame) - half) // 30, 50))
+    # Normal is what the model will see next: the recent half of its training data (the start of a short history
+    # is full of cards with no past, which live traffic no longer has). Its first half is the profile, the second
+    # half gives the calibration windows, so the thresholds also absorb the data's own slow movement in time.
+    recent = frame.iloc[len(frame) // 2 :]
+    half = len(recent) // 2
+    profile = build_reference_profile(recent.iloc[:half], champion.spec)
+    window_rows = min(loop.window_rows, max((len(recent) - half) // 30, 50))
     thresholds = calibrate_thresholds(
-        profile, consecutive_windows(frame.iloc[half:], window_rows), champion.spec, loop.false_alarm_rate
+        profile, consecutive_windows(recent.iloc[half:], window_rows), champion.spec, loop.false_alarm_rate
     )
     labels = frame[champion.spec.label].to_numpy()
     # Flag about twice the positive rate: a review-queue-sized threshold, whatever the score calibration.

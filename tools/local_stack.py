@@ -115,13 +115,16 @@ def merchants_for(cards: int) -> int:
 
 
 def generate_history(lake: Path, cards: int, days: int, seed: int) -> int:
-    """Writes the generator's history under lake/history unless it is there already; returns its row count."""
+    """Writes the generator's history under lake/history unless it is there already; returns its row count.
+
+    Chargebacks arrive a day after the payment on average (the generator's default is two weeks), so a short demo
+    history still has labeled fraud up to near its end."""
     from domain.generator import GeneratorConfig, write_history
 
     history = lake / "history"
     if (history / "transactions").exists():
         return -1
-    config = GeneratorConfig(n_cards=cards, n_merchants=merchants_for(cards), days=days, seed=seed, label_delay_days=3)
+    config = GeneratorConfig(n_cards=cards, n_merchants=merchants_for(cards), days=days, seed=seed, label_delay_days=1)
     return write_history(config, history).transactions
 
 
@@ -447,7 +450,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     size.add_argument("--sensor-interval", type=int, default=15, help="seconds between sensor ticks (default 15)")
     size.add_argument(
-        "--short", action="store_true", help="CI size: 1000 cards, 8 days, 5 s warm-up, 30 s normal traffic"
+        "--short", action="store_true", help="CI size: 2000 cards, 5 days, 5 s warm-up, 30 s normal traffic"
     )
     scenario = parser.add_argument_group("drift")
     scenario.add_argument(
@@ -472,7 +475,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     stack.add_argument("--summary-json", type=Path, help="also write the summary as JSON here")
     args = parser.parse_args(argv)
     if args.short:
-        args.cards, args.days, args.warmup_seconds, args.serve_seconds = 1000, 8, 5, 30
+        args.cards, args.days, args.warmup_seconds, args.serve_seconds = 2000, 5, 5, 30
         args.sensor_interval = min(args.sensor_interval, 10)
     if args.drift not in {"none", *DEMO_KNOBS}:
         parser.error(f"--drift must be one of {sorted(DEMO_KNOBS)} or none, not {args.drift!r}")
