@@ -8,6 +8,7 @@ and the retraining state lives in the sensor cursor.
 
 import dataclasses
 import json
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,13 +22,15 @@ from assets.data_assets import KafkaResource, LakeResource
 from assets.ingestion.kafka_sink import IngestSettings, ParquetOffsetSink, ingest
 from assets.ingestion.recent_records import KafkaUnavailableError, check_reachable, read_recent
 from assets.mlflow_tracking import MlflowTracking
-from assets.model_training import DEFAULT_MODEL_NAME
+from assets.model_training import DEFAULT_MODEL_NAME, image_markdown
 from assets.stack_environment import STACK
 from domain.features import FRAUD_DRIFT_EXEMPT, FRAUD_FEATURES
+from monitoring.drift_plot import plot_drift_report
 from monitoring.drift_report import DriftThresholds, evaluate_drift
 from monitoring.feedback_join import join_labels, quality_by_version
 from monitoring.labeled_quality import QualityReference, evaluate_labeled_quality, quality_reference
 from monitoring.pipeline_metrics import write_drift_snapshot, write_quality_snapshot, write_retraining_snapshot
+from monitoring.quality_plot import plot_quality_timeline, quality_timeline
 from monitoring.reference_profile import ReferenceProfile, build_reference_profile
 from monitoring.retrain_decision import RETRAIN, RetrainPolicy, RetrainState, decide_retrain
 from monitoring.threshold_calibration import calibrate_thresholds, consecutive_windows
@@ -47,6 +50,7 @@ MODEL_EVALUATION = dg.AssetKey("model_evaluation")
 SERVING_ENGINE = dg.AssetKey("serving_engine")
 DEPLOYMENT = dg.AssetKey("deployment")
 CHARGEBACK_LABELS = dg.AssetKey("chargeback_labels")
+DRIFT_REFERENCE = dg.AssetKey("drift_reference")
 # A retraining run first ingests what arrived since the last run (the drifted traffic and its labels), then
 # rebuilds features, trains, gates and (for a new champion) saves its drift reference.
 RETRAINING_ASSETS = [
@@ -188,8 +192,15 @@ def labeled_predictions(
     out.parent.mkdir(parents=True, exist_ok=True)
     joined.frame.to_parquet(out, index=False)
     context.log.info(f"feedback join: {joined.counts()}")
+    timeline = quality_timeline(joined.frame)
+    pictures = {}
+    if timeline["pr_auc"].notna().any():
+        with tempfile.TemporaryDirectory() as folder:
+            picture = plot_quality_timeline(timeline, Path(folder) / "quality.png")
+            pictures["quality_over_time"] = image_markdown(picture, "quality over time")
     return dg.MaterializeResult(
         metadata={
+            **pictures,
             **joined.counts(),
             "ingested_predictions": report.rows,
             "malformed_predictions": report.malformed,
@@ -243,13 +254,39 @@ def retraining_blocked(instance: dg.DagsterInstance, cooldown: timedelta, now: d
     return None
 
 
-def _retrain_result(context, decision, loop: LoopResource, trigger: str, detail: str) -> dg.SensorResult:
+def drift_observation(report, decision, version: int, previous: RetrainState) -> dg.AssetObservation | None:
+    """The evaluation as an observation of `drift_reference` (per-feature picture and the explanation), on the
+    ticks worth a look: the first alarming tick, a retraining request, and the tick that closes an episode. Quiet
+    ticks stay out of the event log (the Prometheus snapshot has every tick)."""
+    first_alarm = report.alarm and previous.alarm_ticks == 0
+    closed = previous.episode_start is not None and decision.state.episode_start is None
+    if not (first_alarm or decision.action == RETRAIN or closed) or not report.features:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        picture = plot_drift_report(report, Path(folder) / "drift.png", f"model v{version}")
+        image = image_markdown(picture, "drift per feature")
+    return dg.AssetObservation(
+        asset_key=DRIFT_REFERENCE,
+        metadata={
+            "model_version": version,
+            "status": report.status,
+            "decision": f"{decision.action}: {decision.reason}",
+            "drift_per_feature": image,
+            "explanation": dg.MetadataValue.md(report.explain()),
+        },
+    )
+
+
+def _retrain_result(
+    context, decision, loop: LoopResource, trigger: str, detail: str, events: list | None = None
+) -> dg.SensorResult:
     now = _tick_now()
+    events = [e for e in (events or []) if e is not None]
     if decision.action == RETRAIN and context.instance is not None:
         blocked = retraining_blocked(context.instance, loop.policy().cooldown, now)
         if blocked:  # the cursor stays as it was: the episode is still open, its run not spent
             reason = f"retraining wanted ({decision.reason}) but {blocked}. {detail}"
-            return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=context.cursor)
+            return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=context.cursor, asset_events=events)
     write_retraining_snapshot(loop.snapshot_dir, loop.model_name, decision.state, loop.policy(), now)
     cursor = decision.state.to_json()
     if decision.action == RETRAIN:
@@ -263,8 +300,10 @@ def _retrain_result(context, decision, loop: LoopResource, trigger: str, detail:
                 "flywheel/why": detail[:200],
             },
         )
-        return dg.SensorResult(run_requests=[request], cursor=cursor)
-    return dg.SensorResult(skip_reason=dg.SkipReason(f"{decision.action}: {decision.reason}. {detail}"), cursor=cursor)
+        return dg.SensorResult(run_requests=[request], cursor=cursor, asset_events=events)
+    return dg.SensorResult(
+        skip_reason=dg.SkipReason(f"{decision.action}: {decision.reason}. {detail}"), cursor=cursor, asset_events=events
+    )
 
 
 @dg.sensor(
@@ -296,7 +335,8 @@ def drift_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource, loop
     state = RetrainState.from_json(context.cursor)
     decision = decide_retrain(report, state, now, loop.policy(), loop.model_name)
     context.log.info(f"drift v{version}: {report.explain()}")
-    return _retrain_result(context, decision, loop, "drift", f"v{version} " + report.explain())
+    observation = drift_observation(report, decision, version, state)
+    return _retrain_result(context, decision, loop, "drift", f"v{version} " + report.explain(), [observation])
 
 
 @dg.sensor(

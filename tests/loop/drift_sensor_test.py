@@ -78,6 +78,12 @@ def test_quiet_traffic_skips_and_a_drift_episode_requests_exactly_one_run(kafka_
     first_alarm = _tick(instance, kafka, loop, quiet.cursor)
     assert not first_alarm.run_requests, "one alarming tick is not yet an episode (confirm_ticks=2)"
     assert "alarm 1 of 2 in a row" in first_alarm.skip_reason.skip_message
+    assert not quiet.asset_events, "quiet ticks stay out of the event log"
+    (observation,) = first_alarm.asset_events
+    assert observation.asset_key == dg.AssetKey("drift_reference")
+    assert observation.metadata["status"].value == "drift"
+    assert "data:image/png;base64," in observation.metadata["drift_per_feature"].value
+    assert "amount" in observation.metadata["explanation"].value
     fired = _tick(instance, kafka, loop, first_alarm.cursor)
     assert len(fired.run_requests) == 1
     request = fired.run_requests[0]

@@ -64,6 +64,7 @@ def test_feedback_join_and_performance_sensor(kafka_service, tmp_path):
     assert metadata["unknown_labels"].value == 1
     assert metadata["malformed_predictions"].value == 1, "the non-JSON record is quarantined and counted"
     assert "| fraud-model" in metadata["quality_by_version"].value
+    assert "data:image/png;base64," in metadata["quality_over_time"].value
 
     context = dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), resources=resources)
     first = performance_sensor(context)
