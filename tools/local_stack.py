@@ -539,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
             drift_started = time.time()
             traffic.start(args.drift, args.knobs)
             loop = wait_for_the_loop(stack, traffic, before or 0, since, args.loop_timeout)
+            loop["drift_started"] = drift_started
             if loop["closed"]:
                 loop["timeline"] = loop_timeline(stack.dagster_home, loop["runs"], drift_started, loop["at"])
             if loop["closed"]:
