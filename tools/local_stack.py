@@ -435,6 +435,12 @@ def print_summary(summary: dict) -> None:
             note(f"  {phase:<52} {seconds:7.1f} s")
 
 
+def print_where_to_look(records: list[ServiceRecord]) -> None:
+    for record in records:
+        for kind, url in record.urls.items():
+            note(f"{record.name:<11} {kind:<18} {url}")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="tools/flywheel run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -504,6 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         step("starting Kafka, MLflow, Prometheus and the inference server")
         stack.records = up(state_dir, [*SERVICES, "server"], ports)
         stack.ports.update({r.name: r.port for r in stack.records if r.port})
+        print_where_to_look(stack.records)
         env = stack.environment(args.training_config, args.sensor_interval)
         step(f"generating {args.days} days of history for {args.cards} cards")
         rows = generate_history(state_dir / "lake", args.cards, args.days, args.seed)
@@ -519,9 +526,10 @@ def main(argv: list[str] | None = None) -> int:
         before = served_version(stack.server_url)
         note(f"the server at {stack.server_url} serves v{before} of '{SERVED_MODEL}'")
         step("starting Dagster (webserver and daemon: sensors and automation)")
-        stack.records += up(
-            state_dir, ["dagster"], ports, Stack.demo_settings(args.training_config, args.sensor_interval)
-        )
+        dagster = up(state_dir, ["dagster"], ports, Stack.demo_settings(args.training_config, args.sensor_interval))
+        stack.records += dagster
+        print_where_to_look(dagster)
+        note("watch the runs, sensor ticks and the asset lineage there while the loop runs")
         since = time.time()
         step(f"scoring {args.serve_seconds:.0f} s of normal traffic through the server")
         counts = traffic.run(args.serve_seconds, score=True)
@@ -570,9 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.summary_json:
         args.summary_json.write_text(json.dumps(summary, indent=2, default=str))
     step(f"done in {summary['seconds']:.0f} s; where to look:")
-    for record in ServiceRecord.load_all(state_dir / "services"):
-        for kind, url in record.urls.items():
-            note(f"{record.name:<11} {kind:<18} {url}")
+    print_where_to_look(ServiceRecord.load_all(state_dir / "services"))
     if args.stop_after:
         down(state_dir)
     else:
