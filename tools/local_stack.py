@@ -394,6 +394,7 @@ def model_versions(tracking_uri: str) -> list[dict]:
             {
                 "version": int(v.version),
                 "gate": v.tags.get("gate_decision", "-"),
+                "reasons": v.tags.get("gate_reasons", ""),
                 "aliases": list(v.aliases),
             }
             for v in versions
@@ -407,6 +408,8 @@ def print_summary(summary: dict) -> None:
     note("model versions (MLflow):")
     for row in summary["model_versions"]:
         note(f"  v{row['version']}: gate {row['gate']}{'  <- ' + ', '.join(row['aliases']) if row['aliases'] else ''}")
+        if row["gate"] == "reject":
+            note(f"       why: {row['reasons'][:300]}")
     note(f"served now: v{summary['served_version']}; champion: v{summary['champion_version']}")
     note("what triggered what (Dagster runs):")
     for row in summary["runs"]:
