@@ -52,7 +52,7 @@ DEPLOYMENT = dg.AssetKey("deployment")
 CHARGEBACK_LABELS = dg.AssetKey("chargeback_labels")
 DRIFT_REFERENCE = dg.AssetKey("drift_reference")
 # A retraining run first ingests what arrived since the last run (the drifted traffic and its labels), then
-# rebuilds features, trains, gates and (for a new champion) saves its drift reference.
+# rebuilds features, trains, gates and saves the new version's drift reference.
 RETRAINING_ASSETS = [
     dg.AssetKey("streamed_transactions"),
     CHARGEBACK_LABELS,
@@ -116,56 +116,92 @@ class LoopResource(dg.ConfigurableResource):
 # ---------------------------------------------------------------- assets
 
 
-@dg.asset(group_name=GROUP, deps=[MODEL_EVALUATION], code_version="1", kinds={"mlflow"})
-def drift_reference(
-    context: dg.AssetExecutionContext, loop: LoopResource, mlflow_tracking: MlflowTracking
-) -> dg.MaterializeResult:
-    """The champion's reference profile, calibrated drift thresholds and quality reference, saved with its version."""
-    from training.registry import load_registered_model  # torch: only when this asset runs
-    from training.scoring import score_frame
-    from training.training_data import read_training_set
+def _versions_needing_reference(
+    instance: dg.DagsterInstance, loop: LoopResource, client
+) -> tuple[str | None, list[str]]:
+    """(newest trained version, versions to profile): the version `fraud_model` last registered, plus the serving
+    champion when it has no reference yet (a version registered outside Dagster, or before references existed)."""
+    from training.registry import CHAMPION, alias_version
 
-    champion = load_registered_model(loop.model_name, "champion", mlflow_tracking.tracking_uri)
-    source = context.instance.get_latest_materialization_event(TRAINING_SET)
-    if source is None or "path" not in source.asset_materialization.metadata:
-        raise dg.Failure("training_set has no materialization with a path: materialize it first")
-    frame = read_training_set(str(source.asset_materialization.metadata["path"].value), champion.spec)
-    frame = frame.sort_values(champion.spec.timestamp, kind="stable").reset_index(drop=True)
-    frame["score"] = score_frame(champion.net, champion.spec, frame)
+    trained = instance.get_latest_materialization_event(FRAUD_MODEL)
+    newest = None
+    metadata = trained.asset_materialization.metadata if trained is not None else {}
+    if "model_version" in metadata and metadata["registered_model"].value == loop.model_name:
+        newest = str(metadata["model_version"].value)
+    champion = alias_version(client, loop.model_name, CHAMPION)
+    versions = [newest] if newest else []
+    unprofiled = champion is not None and not loop.reference_path(champion.version, "reference_profile.json").exists()
+    if unprofiled and champion.version not in versions:
+        versions.append(champion.version)
+    return newest, versions
+
+
+def _reference_files(model, frame: pd.DataFrame, loop: LoopResource) -> tuple[dict[str, str], dict]:
+    """The reference profile, calibrated drift thresholds and quality reference of one model on its training data."""
+    from training.scoring import score_frame  # torch: only when drift_reference runs
+
+    spec = model.spec
+    frame = frame.sort_values(spec.timestamp, kind="stable").reset_index(drop=True)
+    frame["score"] = score_frame(model.net, spec, frame)
     # Normal is what the model will see next: the recent half of its training data (the start of a short history
     # is full of cards with no past, which live traffic no longer has). Its first half is the profile, the second
     # half gives the calibration windows, so the thresholds also absorb the data's own slow movement in time.
     recent = frame.iloc[len(frame) // 2 :]
     half = len(recent) // 2
-    profile = build_reference_profile(recent.iloc[:half], champion.spec)
+    profile = build_reference_profile(recent.iloc[:half], spec)
     window_rows = min(loop.window_rows, max((len(recent) - half) // 30, 50))
     thresholds = calibrate_thresholds(
-        profile, consecutive_windows(recent.iloc[half:], window_rows), champion.spec, loop.false_alarm_rate
+        profile, consecutive_windows(recent.iloc[half:], window_rows), spec, loop.false_alarm_rate
     )
-    labels = frame[champion.spec.label].to_numpy()
+    labels = frame[spec.label].to_numpy()
     # Flag about twice the positive rate: a review-queue-sized threshold, whatever the score calibration.
     threshold = float(np.quantile(frame["score"], 1 - min(0.5, 2 * labels.mean())))
-    days = pd.to_datetime(frame[champion.spec.timestamp]).dt.date.to_numpy()
+    days = pd.to_datetime(frame[spec.timestamp]).dt.date.to_numpy()
     quality = quality_reference(frame["score"].to_numpy(), labels, threshold=threshold, windows=days)
     files = {
         "reference_profile.json": profile.to_json(),
         "drift_thresholds.json": thresholds.to_json(),
         "quality_reference.json": json.dumps(dataclasses.asdict(quality)),
     }
+    return files, {"profile_rows": half, "calibration_window_rows": window_rows}
+
+
+@dg.asset(group_name=GROUP, deps=[FRAUD_MODEL, MODEL_EVALUATION], code_version="2", kinds={"mlflow"})
+def drift_reference(
+    context: dg.AssetExecutionContext, loop: LoopResource, mlflow_tracking: MlflowTracking
+) -> dg.MaterializeResult:
+    """Every trained version's reference profile, calibrated drift thresholds and quality reference, saved with it."""
+    from training.registry import load_registered_model  # torch: only when this asset runs
+    from training.training_data import read_training_set
+
     client = mlflow_tracking.client()
-    for name, text in files.items():
-        path = loop.reference_path(champion.version, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        client.log_text(champion.run_id, text, f"monitoring/{name}")
+    newest, versions = _versions_needing_reference(context.instance, loop, client)
+    if not versions:
+        raise dg.Failure(f"no version of {loop.model_name} to profile: materialize fraud_model first")
+    source = context.instance.get_latest_materialization_event(TRAINING_SET)
+    if source is None or "path" not in source.asset_materialization.metadata:
+        raise dg.Failure("training_set has no materialization with a path: materialize it first")
+    path = str(source.asset_materialization.metadata["path"].value)
+    saved = {}
+    for version in versions:
+        model = load_registered_model(loop.model_name, version, mlflow_tracking.tracking_uri)
+        files, sizes = _reference_files(model, read_training_set(path, model.spec), loop)
+        for name, text in files.items():
+            target = loop.reference_path(model.version, name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            client.log_text(model.run_id, text, f"monitoring/{name}")
+        saved[model.version] = sizes
+        context.log.info(f"saved the drift reference of {loop.model_name} v{model.version} ({sizes})")
+    first = saved[versions[0]]
     return dg.MaterializeResult(
         metadata={
-            "model_version": champion.version,
-            "profile_rows": half,
-            "calibration_window_rows": window_rows,
-            "path": str(loop.reference_path(champion.version, "")),
+            "model_version": versions[0],
+            "versions_profiled": ", ".join(versions),
+            **first,
+            "path": str(loop.reference_path(versions[0], "")),
         },
-        data_version=dg.DataVersion(f"{loop.model_name}-v{champion.version}"),
+        data_version=dg.DataVersion(f"{loop.model_name}-v{newest or versions[0]}"),
     )
 
 

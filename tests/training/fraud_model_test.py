@@ -1,17 +1,21 @@
-"""fraud_model and model_evaluation end to end through Dagster, with a real MLflow server and the tiny config.
+"""fraud_model, model_evaluation and drift_reference end to end through Dagster, with a real MLflow server.
 
 A stand-in `training_set` asset (synthetic data for a neutral FeatureSpec) feeds them, so the
 machinery is exercised without the Spark data plane.
 """
+
+import json
 
 import dagster as dg
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from assets.closed_loop import LoopResource, drift_reference
 from assets.mlflow_tracking import MlflowTracking
 from assets.model_gate import ModelEvaluationConfig, model_evaluation
 from assets.model_training import FraudModelConfig, fraud_model
+from monitoring.reference_profile import ReferenceProfile
 from training.config import CONFIG_DIR
 from training.registry import CHALLENGER, CHAMPION, LINEAGE_TAGS, promotion_history
 from training.spec_files import write_spec
@@ -24,7 +28,7 @@ MODEL = "e2e-fraud-model"
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, mlflow_service):
     root = tmp_path_factory.mktemp("e2e")
-    data = write_synthetic_training_set(SPEC, root / "training_set.parquet", rows=3000)
+    data = write_synthetic_training_set(SPEC, root / "training_set.parquet", rows=8000)
     spec_file = write_spec(SPEC, root / "spec.json")
     worse = yaml.safe_load((CONFIG_DIR / "tiny.yaml").read_text())
     worse["name"] = "tiny-worse"
@@ -41,7 +45,12 @@ def world(tmp_path_factory, mlflow_service):
         "spec": str(spec_file),
         "training_set": stand_in_training_set,
         "instance": dg.DagsterInstance.ephemeral(),
-        "resources": {"mlflow_tracking": MlflowTracking(tracking_uri=mlflow_service.tracking_uri)},
+        "resources": {
+            "mlflow_tracking": MlflowTracking(tracking_uri=mlflow_service.tracking_uri),
+            "loop": LoopResource(
+                model_name=MODEL, reference_dir=str(root / "references"), snapshot_dir=str(root / "snapshots")
+            ),
+        },
         "client": MlflowClient(tracking_uri=mlflow_service.tracking_uri),
     }
 
@@ -63,9 +72,24 @@ def _metadata(result, asset):
     return {k: v.value for k, v in result.asset_materializations_for_node(asset)[0].metadata.items()}
 
 
+REFERENCE_FILES = ("reference_profile.json", "drift_thresholds.json", "quality_reference.json")
+
+
+def _assert_reference_saved_with(world, version: str) -> None:
+    """The version's drift reference is on disk where the sensors read it and among its MLflow run's artifacts."""
+    loop, client = world["resources"]["loop"], world["client"]
+    profile = ReferenceProfile.from_json(loop.reference_path(version, "reference_profile.json").read_text())
+    assert list(profile.numeric) == list(SPEC.numeric) and list(profile.categorical) == list(SPEC.categorical)
+    assert profile.spec_hash == SPEC.definition_hash() and profile.score is not None and profile.rows > 0
+    assert json.loads(loop.reference_path(version, "drift_thresholds.json").read_text())
+    assert json.loads(loop.reference_path(version, "quality_reference.json").read_text())
+    run_id = client.get_model_version(MODEL, version).run_id
+    assert {f"monitoring/{n}" for n in REFERENCE_FILES} <= {a.path for a in client.list_artifacts(run_id, "monitoring")}
+
+
 def test_first_model_trains_registers_with_lineage_and_becomes_champion(world):
     result = dg.materialize(
-        [world["training_set"], fraud_model, model_evaluation],
+        [world["training_set"], fraud_model, model_evaluation, drift_reference],
         instance=world["instance"],
         resources=world["resources"],
         run_config=_run_config(world, "tiny"),
@@ -92,11 +116,13 @@ def test_first_model_trains_registers_with_lineage_and_becomes_champion(world):
     assert {"learning_curve.png", "training_config.json", "training_result.json"} <= artifacts
     assert client.get_model_version_by_alias(MODEL, CHAMPION).version == "1"
     assert [e.action for e in promotion_history(client, MODEL)] == ["first"]
+    assert _metadata(result, "drift_reference")["versions_profiled"] == "1"
+    _assert_reference_saved_with(world, "1")
 
 
 def test_a_worse_challenger_is_refused_and_the_champion_stays(world):
     result = dg.materialize(
-        [fraud_model, model_evaluation],
+        [fraud_model, model_evaluation, drift_reference],
         instance=world["instance"],
         resources=world["resources"],
         run_config=_run_config(world, str(world["root"] / "worse.yaml")),
@@ -110,6 +136,11 @@ def test_a_worse_challenger_is_refused_and_the_champion_stays(world):
     assert client.get_model_version_by_alias(MODEL, CHALLENGER).version == "2"
     assert client.get_model_version(MODEL, "2").tags["gate_decision"] == "reject"
     assert len(promotion_history(client, MODEL)) == 1
+    # A refused version still carries its own reference (a later rollback to it can be watched); the champion keeps
+    # the one it had.
+    assert _metadata(result, "drift_reference")["versions_profiled"] == "2"
+    _assert_reference_saved_with(world, "2")
+    _assert_reference_saved_with(world, "1")
     running = client.search_runs(
         [e.experiment_id for e in client.search_experiments()], filter_string="attributes.status = 'RUNNING'"
     )
