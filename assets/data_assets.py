@@ -13,10 +13,19 @@ from pydantic import Field
 from pyspark.sql import functions as F
 
 from assets.ingestion.kafka_sink import IngestReport, IngestSettings, ParquetOffsetSink, ingest
-from assets.lake_stages import build_online_state, collect_labels, fingerprint, parquet_files, validate_to_lake
+from assets.lake_stages import (
+    build_online_state,
+    collect_labels,
+    day_folder,
+    fingerprint,
+    history_days,
+    parquet_files,
+    validate_to_lake,
+)
 from assets.point_in_time_features import TrainingWindow, compute_features
 from assets.point_in_time_features import training_set as build_training_set
 from assets.spark_session import SparkSettings, local_spark
+from assets.stack_environment import STACK
 from domain.features import FRAUD_CATEGORICAL_DEFINITIONS, FRAUD_FEATURE_DEFINITIONS, FRAUD_FEATURES
 from domain.online_features import OnlineFeatureEngine
 from domain.online_store import SqliteStateStore, build_and_publish
@@ -105,29 +114,65 @@ def _ingest_metadata(report: IngestReport) -> dict:
     }
 
 
-@dg.asset(group_name=GROUP, code_version="1")
+HISTORY_PARTITIONS = dg.DailyPartitionsDefinition(start_date=STACK.history_start)
+"""One partition per day of bulk history (a `date=YYYY-MM-DD` folder of the lake), from FLYWHEEL_HISTORY_START on."""
+
+
+def _rows_by_day(rows: list) -> dg.MetadataValue:
+    lines = ["| day | rows | first event | last event |", "| --- | ---: | --- | --- |"]
+    lines += [f"| {r['date']} | {r['rows']:,} | {r['first']} | {r['last']} |" for r in rows]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+@dg.asset(
+    group_name=GROUP,
+    code_version="2",
+    partitions_def=HISTORY_PARTITIONS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
 def raw_transactions(
     context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource
 ) -> dg.MaterializeResult:
-    """Bulk transaction history as date-partitioned Parquet at a configurable lake path, read with Spark."""
+    """Bulk transaction history, one daily partition per date=... Parquet folder at a configurable lake path (Spark)."""
     path = lake.history("transactions")
-    if not parquet_files(path):
-        raise dg.Failure(f"no Parquet history under {path}; generate it or point LakeResource.history_root at a lake")
-    frame = spark.session().read.parquet(str(path))
-    stats = frame.agg(F.count("*").alias("rows"), F.min("event_time").alias("first"), F.max("event_time").alias("last"))
-    row = stats.collect()[0]
-    dates = sorted({p.parent.name.removeprefix("date=") for p in parquet_files(path)})
-    context.log.info(f"{row['rows']} rows from {row['first']} to {row['last']}")
+    days = context.partition_keys
+    missing = [day for day in days if not parquet_files(day_folder(path, day))]
+    if missing:
+        present = history_days(path)
+        held = f"it holds {present[0]}...{present[-1]}" if present else "it holds no date=... folders"
+        raise dg.Failure(
+            f"no Parquet history for {len(missing)} of the {len(days)} days asked ({', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''}) under {path}; {held}. Generate it, point "
+            "LakeResource.history_root at a lake, or materialize only the days it has."
+        )
+    folders = [day_folder(path, day) for day in days]
+    frame = spark.session().read.option("basePath", str(path)).parquet(*map(str, folders))
+    per_day = (
+        frame.groupBy(F.col("date").cast("string").alias("date"))
+        .agg(
+            F.count("*").alias("rows"),
+            F.min("event_time").alias("first"),
+            F.max("event_time").alias("last"),
+            F.sum(F.when(F.to_date("event_time") != F.col("date"), 1).otherwise(0)).alias("outside"),
+        )
+        .orderBy("date")
+        .collect()
+    )
+    rows = sum(r["rows"] for r in per_day)
+    outside = sum(r["outside"] for r in per_day)
+    context.log.info(f"{rows} rows in {len(days)} days {days[0]}...{days[-1]} ({outside} dated outside their folder)")
     return dg.MaterializeResult(
         metadata={
-            "rows": row["rows"],
+            "rows": rows,
             "path": str(path),
-            "partitions": len(dates),
-            "first_partition": dates[0],
-            "last_partition": dates[-1],
+            "days": len(days),
+            "first_partition": days[0],
+            "last_partition": days[-1],
+            "rows_by_day": _rows_by_day(per_day),
+            "rows_outside_their_day": outside,
             "dagster/column_schema": _schema(TRANSACTION_ARROW_SCHEMA),
         },
-        data_version=dg.DataVersion(fingerprint(path)),
+        data_version=dg.DataVersion(fingerprint(*folders)),
     )
 
 
@@ -158,8 +203,14 @@ def streamed_transactions(kafka: KafkaResource, lake: LakeResource) -> dg.Materi
 def validated_transactions(
     context: dg.AssetExecutionContext, config: ValidationConfig, lake: LakeResource
 ) -> dg.MaterializeResult:
-    """Transactions that pass the pandera schema; the rest go to quarantine_transactions with a reason per row."""
+    """Transactions that pass the pandera schema; the rest go to quarantine_transactions with a reason per row.
+
+    It covers the history days `raw_transactions` has materialized (a day that landed in the lake but was not
+    materialized is left out until it is) and everything streamed from Kafka."""
     out, quarantine = lake.path("validated", "transactions"), lake.path("quarantine", "transactions")
+    days = sorted(context.instance.get_materialized_partitions(dg.AssetKey("raw_transactions")))
+    if not days:
+        context.log.warning("raw_transactions has no materialized day: validating the Kafka stream only")
     report = validate_to_lake(
         lake.history("transactions"),
         lake.path("stream", "transactions"),
@@ -168,6 +219,7 @@ def validated_transactions(
         transaction_schema(),
         TRANSACTION_ARROW_SCHEMA,
         config.max_invalid_share,
+        days=days,
     )
     context.log.info(report.summary())
     rules = {rule: count for rule, count in report.failures_by_rule.most_common()}
@@ -191,6 +243,8 @@ def validated_transactions(
             "invalid_share": report.invalid_share,
             "failures_by_rule": rules,
             "sources": len(report.sources),
+            "history_days": len(days),
+            "history_range": f"{days[0]}...{days[-1]}" if days else "none",
             "quarantine_path": str(quarantine),
             "dagster/column_schema": _schema(TRANSACTION_ARROW_SCHEMA),
         },

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,17 +32,29 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KAFKA_COLUMNS = (ERROR_COLUMN, RAW_COLUMN, PARTITION_COLUMN, OFFSET_COLUMN, KAFKA_TIME_COLUMN)
 
 
-def fingerprint(folder: Path) -> str:
-    """A short hash of the Parquet files under `folder` (names and sizes): the data version of a lake table."""
+def fingerprint(*folders: Path) -> str:
+    """A short hash of the Parquet files under `folders` (names and sizes): the data version of a lake table."""
     digest = hashlib.sha256()
-    for path in sorted(Path(folder).rglob("*.parquet")):
-        digest.update(f"{path.relative_to(folder)}:{path.stat().st_size}\n".encode())
+    for folder in folders:
+        for path in sorted(Path(folder).rglob("*.parquet")):
+            digest.update(f"{Path(folder).name}/{path.relative_to(folder)}:{path.stat().st_size}\n".encode())
     return digest.hexdigest()[:16]
 
 
 def parquet_files(folder: Path) -> list[Path]:
     """Parquet files under `folder`, sorted (Hive-style date=... folders sort by date)."""
     return sorted(Path(folder).rglob("*.parquet")) if Path(folder).exists() else []
+
+
+def day_folder(table: Path, day: str) -> Path:
+    """The Hive-style folder of one day of a date-partitioned table: `<table>/date=YYYY-MM-DD`."""
+    return Path(table, f"date={day}")
+
+
+def history_days(table: Path) -> list[str]:
+    """The days (YYYY-MM-DD) a date-partitioned table holds Parquet for, oldest first."""
+    days = {p.relative_to(table).parts[0].removeprefix("date=") for p in parquet_files(table)}
+    return sorted(day for day in days if len(day) == 10)
 
 
 def _reset(folder: Path) -> Path:
@@ -74,10 +87,16 @@ class ValidationReport:
         )
 
 
-def _chunks(history: Path, stream: Path, arrow_schema: pa.Schema):
-    """(source name, valid-looking frame, malformed Kafka rows) per history file and for the stream."""
+def _chunks(history: Path, stream: Path, arrow_schema: pa.Schema, days: Collection[str] | None):
+    """(source name, valid-looking frame, malformed Kafka rows) per history file of `days` (None: all) and for the
+    stream."""
     names = arrow_schema.names
-    for path in parquet_files(history):
+    files = (
+        parquet_files(history)
+        if days is None
+        else [f for d in sorted(days) for f in parquet_files(day_folder(history, d))]
+    )
+    for path in files:
         yield str(path), validation_frame(pq.read_table(path, columns=names).cast(arrow_schema)), None
     streamed = ParquetOffsetSink(stream).read() if Path(stream).exists() else None
     if streamed is not None and streamed.num_rows:
@@ -94,14 +113,16 @@ def validate_to_lake(
     schema: pa_schema.DataFrameSchema,
     arrow_schema: pa.Schema,
     max_invalid_share: float,
+    days: Collection[str] | None = None,
 ) -> ValidationReport:
-    """Validates history files and streamed batches chunk by chunk; writes valid rows to `out` and the rest to
-    `quarantine` with a rule and reason per row. A chunk whose invalid share passes `max_invalid_share` is
-    quarantined whole (so a broken batch never reaches features) and listed in `failed_chunks`."""
+    """Validates history files (of `days` only, when given) and streamed batches chunk by chunk; writes valid rows
+    to `out` and the rest to `quarantine` with a rule and reason per row. A chunk whose invalid share passes
+    `max_invalid_share` is quarantined whole (so a broken batch never reaches features) and listed in
+    `failed_chunks`."""
     _reset(out)
     _reset(quarantine)
     report = ValidationReport()
-    for number, (source, frame, malformed) in enumerate(_chunks(history, stream, arrow_schema)):
+    for number, (source, frame, malformed) in enumerate(_chunks(history, stream, arrow_schema, days)):
         report.sources.append(source)
         outcome = validate_rows(frame, schema)
         valid, bad = outcome.valid, outcome.quarantined

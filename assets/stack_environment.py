@@ -7,6 +7,7 @@ starts; unset, they name the embedded defaults on 127.0.0.1. A deployment sets t
 
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 EXECUTORS = ("multiprocess", "in_process")
@@ -31,6 +32,9 @@ class StackEnvironment:
     machine saves the per-step start-up of Python, torch and Dagster)."""
     sensor_interval_seconds: int = 30
     """Minimum seconds between two ticks of the loop's sensors (FLYWHEEL_SENSOR_INTERVAL_S; demos use less)."""
+    history_start: str = "2025-01-01"
+    """First day (YYYY-MM-DD) of the history's daily partitions (FLYWHEEL_HISTORY_START; the generator's default
+    start; a lake sets its own first day)."""
 
     VARIABLES = {
         "state_dir": "FLYWHEEL_STATE_DIR",
@@ -40,6 +44,7 @@ class StackEnvironment:
         "training_config": "FLYWHEEL_TRAINING_CONFIG",
         "executor": "FLYWHEEL_EXECUTOR",
         "sensor_interval_seconds": "FLYWHEEL_SENSOR_INTERVAL_S",
+        "history_start": "FLYWHEEL_HISTORY_START",
     }
 
     @classmethod
@@ -52,6 +57,12 @@ class StackEnvironment:
             if not text.isdigit():
                 raise ValueError(f"FLYWHEEL_SENSOR_INTERVAL_S must be a whole number of seconds, got {text!r}")
             values["sensor_interval_seconds"] = int(text)
+        if "history_start" in values:
+            try:
+                date.fromisoformat(values["history_start"])
+            except ValueError as error:
+                text = values["history_start"]
+                raise ValueError(f"FLYWHEEL_HISTORY_START must be a date (YYYY-MM-DD), got {text!r}") from error
         if values.get("executor", "multiprocess") not in EXECUTORS:
             raise ValueError(f"FLYWHEEL_EXECUTOR must be one of {EXECUTORS}, got {values['executor']!r}")
         return cls(**values)

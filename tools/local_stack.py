@@ -25,6 +25,7 @@ import time
 import traceback
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tools.services.cli import DEFAULT_PORTS, SERVICES, down, stack_environment, up
@@ -35,9 +36,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SERVED_MODEL = "fraud"
 REGISTERED_MODEL = "fraud-model"
 
+HISTORY_ASSETS = ("raw_transactions",)
+"""Daily-partitioned: the first materialisation registers every day of the generated history in one run."""
 INITIAL_ASSETS = (
     "build_info",
-    "raw_transactions",
     "streamed_transactions",
     "validated_transactions",
     "chargeback_labels",
@@ -50,7 +52,7 @@ INITIAL_ASSETS = (
     "serving_engine",
     "deployment",
 )
-"""What the first materialisation builds: raw data to the live deployment of the first champion."""
+"""What the first materialisation builds next: the history's days and the stream to the first champion's deployment."""
 
 DEMO_KNOBS = {
     "concept_drift": {"new_fraud_pattern_rate": 0.05},
@@ -201,8 +203,11 @@ class TrafficStream:
         return self.counts
 
 
-def materialize(stack: Stack, env: dict[str, str], selection: tuple[str, ...], run_config: dict) -> None:
-    """Materialises `selection` through the stack's Dagster instance (the run shows in the UI)."""
+def materialize(
+    stack: Stack, env: dict[str, str], selection: tuple[str, ...], run_config: dict, days: list[str] | None = None
+) -> None:
+    """Materialises `selection` through the stack's Dagster instance (the run shows in the UI); `days` is the range
+    of daily partitions of a partitioned selection (one run: its assets have a single-run backfill policy)."""
     stack.dagster_home.mkdir(parents=True, exist_ok=True)
     if not (stack.dagster_home / "dagster.yaml").exists():
         (stack.dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
@@ -210,9 +215,12 @@ def materialize(stack: Stack, env: dict[str, str], selection: tuple[str, ...], r
     config_file.write_text(json.dumps(run_config))
     cmd = [sys.executable, "-m", "dagster", "asset", "materialize", "--select", ",".join(selection)]
     cmd += ["-m", "assets.definitions", "-c", str(config_file)]
+    if days:
+        cmd += ["--partition-range", f"{days[0]}...{days[-1]}"]
     result = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
     log = stack.state_dir / "materialize.log"
-    log.write_text(result.stdout + result.stderr)
+    with log.open("a") as out:
+        out.write(result.stdout + result.stderr)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
         raise ServiceError(f"materialising the asset graph failed (full log: {log}):\n{tail}")
@@ -241,12 +249,13 @@ def runs_table(dagster_home: Path, since: float = 0.0) -> list[dict]:
     """Runs of the stack's Dagster instance started after `since`: who triggered them, what they built, how it went."""
     import dagster as dg
 
+    created_after = datetime.fromtimestamp(since, UTC) if since else None
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        records = instance.get_run_records(order_by="create_timestamp", ascending=True)
+        records = instance.get_run_records(
+            filters=dg.RunsFilter(created_after=created_after), order_by="create_timestamp", ascending=True
+        )
     rows = []
     for record in records:
-        if record.create_timestamp.timestamp() < since:
-            continue
         run = record.dagster_run
         tags = run.tags
         if "flywheel/trigger" in tags:
@@ -261,7 +270,7 @@ def runs_table(dagster_home: Path, since: float = 0.0) -> list[dict]:
         started = record.start_time or record.create_timestamp.timestamp()
         rows.append(
             {
-                "run_id": run.run_id[:8],
+                "run_id": run.run_id,
                 "trigger": trigger,
                 "episode": tags.get("flywheel/episode", ""),
                 "status": run.status.value,
@@ -281,16 +290,13 @@ def drift_snapshot(state_dir: Path) -> dict:
     return json.loads(files[-1].read_text()) if files else {}
 
 
-def step_seconds(dagster_home: Path, run_id_prefix: str) -> dict[str, float]:
+def step_seconds(dagster_home: Path, run_id: str) -> dict[str, float]:
     """Seconds each step of a run took (STEP_START to STEP_SUCCESS/FAILURE), by step key."""
     import dagster as dg
 
+    starts, seconds = {}, {}
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        records = [r for r in instance.get_run_records() if r.dagster_run.run_id.startswith(run_id_prefix)]
-        if not records:
-            return {}
-        starts, seconds = {}, {}
-        for event in instance.all_logs(records[0].dagster_run.run_id):
+        for event in instance.all_logs(run_id):
             kind = event.dagster_event.event_type_value if event.is_dagster_event else None
             if kind == "STEP_START":
                 starts[event.step_key] = event.timestamp
@@ -352,7 +358,7 @@ def wait_for_the_loop(stack: Stack, traffic: TrafficStream, before: int, since: 
             key = row["run_id"]
             if seen_runs.get(key) != row["status"]:
                 seen_runs[key] = row["status"]
-                note(f"run {key} [{row['trigger']}] {row['status'].lower()}: {', '.join(row['assets'])}")
+                note(f"run {key[:8]} [{row['trigger']}] {row['status'].lower()}: {', '.join(row['assets'])}")
         sent = traffic.counts.transactions if traffic.counts else 0
         served = served_version(stack.server_url)
         elapsed = time.monotonic() - started
@@ -414,7 +420,7 @@ def print_summary(summary: dict) -> None:
     note("what triggered what (Dagster runs):")
     for row in summary["runs"]:
         note(
-            f"  {row['run_id']} {row['trigger']:<26} {row['status']:<8} {row['seconds']:>6.1f} s  "
+            f"  {row['run_id'][:8]} {row['trigger']:<26} {row['status']:<8} {row['seconds']:>6.1f} s  "
             + ", ".join(row["assets"])
         )
     for phase in ("normal_traffic", "drifted_traffic"):
@@ -522,7 +528,12 @@ def main(argv: list[str] | None = None) -> int:
         step(f"streaming {args.warmup_seconds:.0f} s of live transactions and late labels through Kafka")
         counts = traffic.run(args.warmup_seconds)
         note(f"{counts.transactions:,} transactions, {counts.chargebacks:,} chargebacks")
-        step("materialising raw data -> features -> model -> gate -> engine -> deployment")
+        from assets.lake_stages import history_days
+
+        days = history_days(state_dir / "lake" / "history" / "transactions")
+        step(f"materialising the history's {len(days)} daily partitions ({days[0]}...{days[-1]})")
+        materialize(stack, env, HISTORY_ASSETS, {}, days=days)
+        step("materialising validated data -> features -> model -> gate -> engine -> deployment")
         materialize(
             stack, env, INITIAL_ASSETS, {"ops": {"fraud_model": {"config": {"training_config": args.training_config}}}}
         )

@@ -5,9 +5,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from assets.data_assets import DATA_ASSETS, KafkaResource, LakeResource, SparkResource
+from assets.data_assets import (
+    DATA_ASSETS,
+    KafkaResource,
+    LakeResource,
+    SparkResource,
+    raw_transactions,
+    validated_transactions,
+)
 from assets.ingestion.json_records import encode_rows
 from assets.ingestion.kafka_producer import ensure_topic, send_raw, stream_table
+from assets.lake_stages import history_days
 from domain.features import FRAUD_FEATURES
 from domain.generator import GeneratorConfig, Population, generate_day, with_scenario, write_history
 from domain.online_store import SqliteStateStore
@@ -25,6 +33,12 @@ def _resources(tmp_path, kafka_service, topic_prefix):
         max_seconds=60,
     )
     return {"lake": LakeResource(root=str(tmp_path / "lake")), "kafka": kafka, "spark": SparkResource()}
+
+
+def _materialize(assets, resources, days: list[str], instance=None):
+    """One run over the days' raw_transactions partitions (a single-run backfill range) and the other assets."""
+    range_tags = {"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]}
+    return dg.materialize(assets, resources=resources, tags=range_tags, instance=instance, raise_on_error=False)
 
 
 def _stream_live_day(resources, config, day_index, extra_raw=()):
@@ -46,7 +60,7 @@ def materialized(tmp_path_factory, kafka_service, spark):
     history = write_history(CONFIG, tmp_path / "lake" / "history")
     duplicate = encode_rows(generate_day(CONFIG, Population(CONFIG), CONFIG.days).transactions.slice(0, 1))[0]
     live = _stream_live_day(resources, CONFIG, CONFIG.days, extra_raw=[b"garbage", b'{"amount": true}', duplicate])
-    result = dg.materialize(DATA_ASSETS, resources=resources, raise_on_error=False)
+    result = _materialize(DATA_ASSETS, resources, history_days(tmp_path / "lake" / "history" / "transactions"))
     return result, tmp_path / "lake", history, live
 
 
@@ -57,7 +71,11 @@ def _metadata(result, name):
 def test_every_data_asset_materializes_with_lineage_metadata(materialized):
     result, _, history, live = materialized
     assert result.success
-    assert _metadata(result, "raw_transactions")["rows"] == history.transactions
+    raw = _metadata(result, "raw_transactions")
+    assert raw["rows"] == history.transactions and raw["days"] == CONFIG.days and raw["rows_outside_their_day"] == 0
+    assert raw["first_partition"] == "2025-01-01" and raw["last_partition"] == "2025-01-05"
+    assert "| 2025-01-03 |" in raw["rows_by_day"]
+    assert len(result.asset_materializations_for_node("raw_transactions")) == CONFIG.days, "one per day partition"
     streamed = _metadata(result, "streamed_transactions")
     assert streamed["rows"] == live.transactions.num_rows + 1 and streamed["malformed"] == 2
     assert sum(v["to"] for v in streamed["offsets"].values()) == live.transactions.num_rows + 3
@@ -65,6 +83,7 @@ def test_every_data_asset_materializes_with_lineage_metadata(materialized):
     validated = _metadata(result, "validated_transactions")
     assert validated["failures_by_rule"] == {"kafka.malformed": 2, "transaction_id.field_uniqueness": 1}
     assert validated["rows"] == history.transactions + live.transactions.num_rows
+    assert validated["history_days"] == CONFIG.days
     for name in (
         "raw_transactions",
         "validated_transactions",
@@ -103,9 +122,33 @@ def test_a_broken_batch_fails_validation_and_never_reaches_features(tmp_path, ka
     small = GeneratorConfig(n_cards=200, n_merchants=100, days=2, seed=4)
     write_history(small, tmp_path / "lake" / "history")
     _stream_live_day(resources, with_scenario(small, quality_break="renamed_category"), small.days)
-    result = dg.materialize(DATA_ASSETS, resources=resources, raise_on_error=False)
+    result = _materialize(DATA_ASSETS, resources, history_days(tmp_path / "lake" / "history" / "transactions"))
     assert not result.success
     check = result.get_asset_check_evaluations()[0]
     assert not check.passed and check.metadata["failures_by_rule"].value["merchant_category.isin"] > 0
     assert not result.asset_materializations_for_node("transaction_features"), "features must not run"
     assert not (tmp_path / "lake" / "features").exists()
+
+
+def test_validation_covers_the_materialized_days_and_a_missing_day_is_named(tmp_path, spark):
+    resources = {"lake": LakeResource(root=str(tmp_path / "lake")), "spark": SparkResource()}
+    small = GeneratorConfig(n_cards=150, n_merchants=100, days=3, seed=9)
+    write_history(small, tmp_path / "lake" / "history")
+    table = tmp_path / "lake" / "history" / "transactions"
+    days = history_days(table)
+    assert days == ["2025-01-01", "2025-01-02", "2025-01-03"]
+    per_day = {d: pq.read_table(table / f"date={d}").num_rows for d in days}
+    instance = dg.DagsterInstance.ephemeral()
+    pair = [raw_transactions, validated_transactions]
+
+    first_two = _materialize(pair, resources, days[:2], instance)
+    assert first_two.success
+    assert _metadata(first_two, "validated_transactions")["rows"] == per_day[days[0]] + per_day[days[1]]
+    third = _materialize(pair, resources, days[2:], instance)
+    assert _metadata(third, "validated_transactions")["rows"] == sum(per_day.values()), "the new day joins the rest"
+    assert _metadata(third, "validated_transactions")["history_range"] == "2025-01-01...2025-01-03"
+
+    missing = _materialize([raw_transactions], resources, ["2025-01-03", "2025-01-04"], instance)
+    assert not missing.success
+    failure = missing.get_step_failure_events()[0].event_specific_data.error.message
+    assert "1 of the 2 days asked (2025-01-04)" in failure and "it holds 2025-01-01...2025-01-03" in failure
