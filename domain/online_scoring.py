@@ -11,7 +11,6 @@ comes from FLYWHEEL_ONLINE_FEATURES (default: the local lake's online/features.s
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Mapping
 from datetime import datetime
@@ -92,7 +91,9 @@ class OnlineTransactionFeatures:
         if any(state is not None and state.latest is not None and micros < state.latest for state in states.values()):
             self.late_events += 1
             return
-        updated = {entity: copy.deepcopy(state) for entity, state in states.items() if state is not None}
+        # In place: a state is either the overlay's own or freshly decoded from the store for this request, and
+        # the server calls this from its one event-loop thread, so nothing else sees it half-updated.
+        updated = {entity: state for entity, state in states.items() if state is not None}
         self.engine.apply_event(updated, event)
         for entity, key in keys.items():
             if not self.engine.needs[entity].label_counter:

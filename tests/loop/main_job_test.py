@@ -7,13 +7,13 @@ and the automation leaves the served version alone.
 """
 
 import json
-import os
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from mlflow import MlflowClient
 
@@ -113,4 +113,6 @@ def test_a_worse_challenger_is_refused_and_the_champion_keeps_serving(main_job, 
     assert served_version(stack.server_url) == serving
     with urllib.request.urlopen(f"{stack.server_url}/v2/health/ready", timeout=5) as reply:
         assert reply.status == 200
-    assert os.path.exists(state / "dagster" / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(state / "dagster")) as instance:
+        deployed = instance.get_latest_materialization_event(dg.AssetKey("deployment"))
+    assert deployed is not None and deployed.timestamp < gate_started, "the deployment must not be rematerialised"
