@@ -1,1 +1,1 @@
-"""Peer inference servers for bench/serving_bench.py, each run in its own virtualenv (see setup_envs.sh)."""
+"""Benchmark peers, each in its own virtualenv (see setup_envs.sh): inference servers, Evidently's drift tests."""

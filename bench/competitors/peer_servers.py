@@ -56,7 +56,7 @@ def peer_python(peer: str, venvs: Path = VENVS) -> Path:
     if not python.exists():
         raise PeerUnavailable(
             f"{python.relative_to(ROOT) if python.is_relative_to(ROOT) else python} is missing "
-            f"(build it with {SETUP_COMMAND})"
+            f"(build it with {SETUP_COMMAND} {peer})"
         )
     return python
 

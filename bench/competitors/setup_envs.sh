@@ -1,20 +1,32 @@
 #!/usr/bin/env bash
-# Builds the serving benchmark's peer virtualenvs from their hash-pinned locks (idempotent; uv's cache is kept):
-#   .flywheel/bench-venvs/pytriton   nvidia-pytriton 0.7.0 (Triton 2.51, Python backend) + ONNX Runtime
-#   .flywheel/bench-venvs/mlserver   MLServer 1.7.1 + ONNX Runtime, uvloop<0.22
-# Both are built on Debian's /usr/bin/python3.11: PyTriton's stub links Debian's libpython3.11.so, and another
-# interpreter's standard library crashes model load. They stay out of the main lock (their pins conflict with it).
+# Builds the benchmarks' peer virtualenvs from their hash-pinned locks (idempotent; uv's cache is kept):
+#   .flywheel/bench-venvs/pytriton   nvidia-pytriton 0.7.0 (Triton 2.51, Python backend) + ONNX Runtime (serving)
+#   .flywheel/bench-venvs/mlserver   MLServer 1.7.1 + ONNX Runtime, uvloop<0.22 (serving)
+#   .flywheel/bench-venvs/evidently  Evidently 0.7.23 (bench/monitoring_drift.py: its default drift tests)
+# All are built on Debian's /usr/bin/python3.11: PyTriton's stub links Debian's libpython3.11.so, and another
+# interpreter's standard library crashes model load. They stay out of the main lock (their pins conflict with it,
+# or, for Evidently, would add about 30 packages to it for one benchmark).
 #
-#   bench/competitors/setup_envs.sh          # create or sync both virtualenvs
-#   bench/competitors/setup_envs.sh --lock   # re-resolve requirements-*.in -> requirements-*.lock, then sync
+#   bench/competitors/setup_envs.sh                   # create or sync every peer's virtualenv
+#   bench/competitors/setup_envs.sh evidently         # only the named peers
+#   bench/competitors/setup_envs.sh --lock [PEER...]  # re-resolve requirements-*.in -> requirements-*.lock, then sync
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+ALL_PEERS=(pytriton mlserver evidently)
+LOCK=0
+[ "${1:-}" = "--lock" ] && { LOCK=1; shift; }
+PEERS=("$@")
+[ ${#PEERS[@]} -eq 0 ] && PEERS=("${ALL_PEERS[@]}")
+for peer in "${PEERS[@]}"; do
+  [ -f "bench/competitors/requirements-$peer.in" ] || {
+    echo "unknown peer '$peer': expected one of ${ALL_PEERS[*]}" >&2
+    exit 2
+  }
+done
 command -v uv >/dev/null || { echo "uv is not installed: run tools/setup.sh" >&2; exit 1; }
 PYTHON=/usr/bin/python3.11
 [ -x "$PYTHON" ] || { echo "$PYTHON is missing: apt-get install -y python3.11 libpython3.11" >&2; exit 1; }
-LOCK=0
-[ "${1:-}" = "--lock" ] && LOCK=1
-for peer in pytriton mlserver; do
+for peer in "${PEERS[@]}"; do
   spec=bench/competitors/requirements-$peer.in
   lock=bench/competitors/requirements-$peer.lock
   venv=.flywheel/bench-venvs/$peer
@@ -28,5 +40,10 @@ for peer in pytriton mlserver; do
     uv venv --quiet --python "$PYTHON" "$venv"
   fi
   VIRTUAL_ENV=$venv uv pip sync --quiet --require-hashes --python "$venv/bin/python" "$lock"
-  echo "$peer: $venv ($("$venv/bin/python" -c 'import importlib.metadata as m, sys; print(", ".join(p + " " + m.version(p) for p in sys.argv[1:]))' "$( [ $peer = pytriton ] && echo nvidia-pytriton || echo mlserver)" onnxruntime numpy))"
+  case $peer in
+    pytriton) shown=(nvidia-pytriton onnxruntime numpy) ;;
+    mlserver) shown=(mlserver onnxruntime numpy) ;;
+    *) shown=("$peer" numpy scipy) ;;
+  esac
+  echo "$peer: $venv ($("$venv/bin/python" -c 'import importlib.metadata as m, sys; print(", ".join(p + " " + m.version(p) for p in sys.argv[1:]))' "${shown[@]}"))"
 done
