@@ -120,7 +120,7 @@ def _versions_needing_reference(
     instance: dg.DagsterInstance, loop: LoopResource, client
 ) -> tuple[str | None, list[str]]:
     """(newest trained version, versions to profile): the version `fraud_model` last registered, plus the serving
-    champion when it has no reference yet (a version registered outside Dagster, or before references existed)."""
+    champion when it has no readable reference (registered outside Dagster, or profiled by an older format)."""
     from training.registry import CHAMPION, alias_version
 
     trained = instance.get_latest_materialization_event(FRAUD_MODEL)
@@ -130,10 +130,18 @@ def _versions_needing_reference(
         newest = str(metadata["model_version"].value)
     champion = alias_version(client, loop.model_name, CHAMPION)
     versions = [newest] if newest else []
-    unprofiled = champion is not None and not loop.reference_path(champion.version, "reference_profile.json").exists()
-    if unprofiled and champion.version not in versions:
+    if champion is not None and champion.version not in versions and not _readable_profile(loop, champion.version):
         versions.append(champion.version)
     return newest, versions
+
+
+def _readable_profile(loop: LoopResource, version: str) -> bool:
+    """Whether the version's saved reference profile exists in the current format."""
+    try:
+        ReferenceProfile.from_json(loop.reference_path(version, "reference_profile.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _reference_files(model, frame: pd.DataFrame, loop: LoopResource) -> tuple[dict[str, str], dict]:
@@ -364,6 +372,10 @@ def drift_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource, loop
         thresholds = DriftThresholds.from_json(loop.reference_path(version, "drift_thresholds.json").read_text())
     except FileNotFoundError:
         return dg.SkipReason(f"model version {version} has no drift reference yet (materialize drift_reference)")
+    except ValueError as error:  # written by an older Flywheel: drift_reference rebuilds it for the champion
+        return dg.SkipReason(
+            f"model version {version}'s drift reference is unreadable ({error}): materialize drift_reference"
+        )
     window = frame[frame["model_version"] == version]
     report = evaluate_drift(profile, window, spec, thresholds, frozenset(loop.drift_exempt))
     now = _tick_now()

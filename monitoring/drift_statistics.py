@@ -56,18 +56,32 @@ def population_stability_index(expected: np.ndarray, observed: np.ndarray) -> fl
     return float(np.sum(rel_entr(observed, expected) + rel_entr(expected, observed)))
 
 
-def scaled_wasserstein(values: np.ndarray, reference_quantiles: np.ndarray, scale: float) -> float:
+WASSERSTEIN_TRIM = 0.005
+"""Share of the reference cut off each tail before the Wasserstein distance: values beyond are set to the cut."""
+
+
+def scaled_wasserstein(
+    values: np.ndarray, reference_quantiles: np.ndarray, scale: float, trim: float = WASSERSTEIN_TRIM
+) -> float:
     """Earth mover's distance between the window's values and the reference quantile grid, divided by `scale`.
 
-    The reference is kept as an evenly spaced quantile grid, which is its empirical distribution up to the grid's
-    resolution; dividing by the reference spread makes one threshold meaningful for features of any unit.
+    The reference is kept as a midpoint quantile grid (each point an equal share of the rows), which is its
+    empirical distribution up to the grid's resolution, tails weighted as in the data; dividing by the reference
+    spread makes one threshold meaningful for features of any unit. Both sides are winsorised at the reference's
+    `trim` and 1 - `trim` quantiles: on a heavy-tailed feature one huge value would otherwise move a whole window's
+    distance (a 20,000 payment in 2,000 rows is 10 units of mean), while a share of values moving beyond the cut
+    (amounts in cents) still moves it by that share times the cut's distance.
     Missing values are ignored here (the PSI's missing bin sees them); an all-missing window scores 0.
     """
     values = np.asarray(values, dtype=np.float64)
     values = values[~np.isnan(values)]
     if len(values) == 0:
         return 0.0
-    return float(wasserstein_distance(values, np.asarray(reference_quantiles, dtype=np.float64)) / scale)
+    grid = np.asarray(reference_quantiles, dtype=np.float64)
+    if trim > 0:
+        low, high = np.quantile(grid, [trim, 1.0 - trim])
+        values, grid = np.clip(values, low, high), np.clip(grid, low, high)
+    return float(wasserstein_distance(values, grid) / scale)
 
 
 def jensen_shannon_distance(expected: np.ndarray, observed: np.ndarray) -> float:

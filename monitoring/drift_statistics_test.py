@@ -36,8 +36,20 @@ def test_psi_stays_finite_when_a_bin_empties():
 
 def test_scaled_wasserstein_of_a_shift_is_shift_over_scale():
     grid = np.linspace(0.0, 1.0, 101)
-    assert scaled_wasserstein(grid + 0.3, grid, scale=0.5) == pytest.approx(0.6)
+    assert scaled_wasserstein(grid + 0.3, grid, scale=0.5, trim=0.0) == pytest.approx(0.6)
     assert scaled_wasserstein(np.array([np.nan]), grid, scale=1.0) == 0.0
+
+
+def test_scaled_wasserstein_winsorises_at_the_reference_tails():
+    grid = np.linspace(0.0, 1.0, 201)
+    inside = np.linspace(0.1, 0.9, 1000)
+    # a shift within the cuts counts whole; everything beyond the top cut counts as sitting on it
+    assert scaled_wasserstein(inside + 0.05, grid, scale=1.0) == pytest.approx(
+        scaled_wasserstein(inside + 0.05, grid, scale=1.0, trim=0.0) - 0.0, abs=0.01
+    )
+    outlier = np.append(inside, 1e6)
+    assert scaled_wasserstein(outlier, grid, scale=1.0) - scaled_wasserstein(inside, grid, scale=1.0) < 0.01
+    assert scaled_wasserstein(outlier, grid, scale=1.0, trim=0.0) > 900, "untrimmed, one value moves the window"
 
 
 def test_jensen_shannon_is_bounded_by_one():

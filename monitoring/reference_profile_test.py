@@ -5,7 +5,14 @@ import pandas as pd
 import pytest
 
 from domain.spec import FeatureSpec
-from monitoring.reference_profile import ReferenceProfile, build_reference_profile
+from monitoring.drift_statistics import scaled_wasserstein
+from monitoring.reference_profile import (
+    PROFILE_FORMAT,
+    QUANTILE_POINTS,
+    ReferenceProfile,
+    build_reference_profile,
+    profile_numeric,
+)
 
 SPEC = FeatureSpec("id", "ts", "y", numeric=("x", "flag"), categorical={"c": ("a", "b")})
 
@@ -27,7 +34,7 @@ def _frame(rows: int = 1000, seed: int = 0) -> pd.DataFrame:
 def test_profile_holds_quantiles_bins_and_category_shares():
     profile = build_reference_profile(_frame(), SPEC)
     x = profile.numeric["x"]
-    assert len(x.quantiles) == 101 and x.quantiles[50] == pytest.approx(10.0, abs=0.3)
+    assert len(x.quantiles) == QUANTILE_POINTS and x.quantiles[QUANTILE_POINTS // 2] == pytest.approx(10.0, abs=0.3)
     assert x.missing_fraction == pytest.approx(0.01)
     assert sum(x.bin_fractions) == pytest.approx(1.0)
     assert profile.numeric["flag"].bin_edges == (0.0,)  # a binary feature keeps one edge
@@ -53,6 +60,20 @@ def test_non_numeric_values_name_the_feature():
 
 
 def test_unknown_format_is_refused():
-    text = build_reference_profile(_frame(), SPEC).to_json().replace('"format": 1', '"format": 99')
+    text = build_reference_profile(_frame(), SPEC).to_json().replace(f'"format": {PROFILE_FORMAT}', '"format": 99')
     with pytest.raises(ValueError, match="format 99"):
         ReferenceProfile.from_json(text)
+
+
+def test_the_quantile_grid_weighs_a_heavy_tail_as_the_data_does():
+    """A window drawn from the reference itself sits near zero Wasserstein from its grid, and 2% of values x100
+    (amounts switched to cents) lands far away: the grid's top point is not the maximum with a 1% weight."""
+    rng = np.random.default_rng(3)
+    reference = rng.lognormal(3.5, 1.2, 200_000)
+    x = profile_numeric(reference)
+    same = rng.lognormal(3.5, 1.2, 4000)
+    cents = same.copy()
+    cents[:80] *= 100
+    quiet = scaled_wasserstein(same, np.asarray(x.quantiles), x.scale)
+    assert quiet < 0.1
+    assert scaled_wasserstein(cents, np.asarray(x.quantiles), x.scale) > 4 * quiet

@@ -10,7 +10,7 @@ from kafka import KafkaProducer
 from assets.closed_loop import RETRAINING_ASSETS, LoopResource, drift_sensor
 from assets.data_assets import KafkaResource
 from domain.features import FRAUD_FEATURES
-from monitoring.reference_profile import build_reference_profile
+from monitoring.reference_profile import PROFILE_FORMAT, build_reference_profile
 from monitoring.threshold_calibration import calibrate_thresholds, consecutive_windows
 
 WINDOW = 200
@@ -70,6 +70,13 @@ def test_quiet_traffic_skips_and_a_drift_episode_requests_exactly_one_run(kafka_
     assert "has no drift reference yet" in missing.skip_message
 
     _reference(loop, version=1)
+    current = loop.reference_path(1, "reference_profile.json").read_text()
+    loop.reference_path(1, "reference_profile.json").write_text(
+        current.replace(f'"format": {PROFILE_FORMAT}', '"format": 1')
+    )
+    older = _tick(instance, kafka, loop, None)
+    assert "drift reference is unreadable" in older.skip_message and "materialize drift_reference" in older.skip_message
+    loop.reference_path(1, "reference_profile.json").write_text(current)
     quiet = _tick(instance, kafka, loop, None)
     assert not quiet.run_requests, quiet.skip_reason
     assert quiet.skip_reason.skip_message.startswith("wait: no drift")
