@@ -19,6 +19,7 @@ from assets.lake_stages import (
     day_folder,
     fingerprint,
     history_days,
+    missing_day_ranges,
     parquet_files,
     validate_to_lake,
 )
@@ -347,6 +348,55 @@ def online_features(lake: LakeResource) -> dg.MaterializeResult:
         data_version=dg.DataVersion(f"{FRAUD_FEATURES.definition_hash()}-{as_of}"),
     )
 
+
+PARTITION_RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+"""Run tags of a single-run partition range (what `--partition-range` and a backfill set)."""
+
+
+@dg.sensor(
+    name="history_days_sensor",
+    target=[raw_transactions],
+    minimum_interval_seconds=max(60, STACK.sensor_interval_seconds),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def history_days_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
+    """New date=... folders in the lake's history -> one raw_transactions run per range of new days."""
+    table = lake.history("transactions")
+    on_disk = history_days(table)
+    keys = set(HISTORY_PARTITIONS.get_partition_keys())
+    outside = [day for day in on_disk if day not in keys]
+    note = (
+        f"; {len(outside)} days left out ({', '.join(outside[:3])}): before FLYWHEEL_HISTORY_START or today (a "
+        "day's partition opens when the day is over)"
+        if outside
+        else ""
+    )
+    materialized = context.instance.get_materialized_partitions(raw_transactions.key)
+    ranges = missing_day_ranges([day for day in on_disk if day in keys], materialized)
+    if not ranges:
+        return dg.SkipReason(f"{len(on_disk)} days under {table}, every partition materialized{note}")
+    in_flight = context.instance.get_run_records(
+        filters=dg.RunsFilter(
+            tags={"flywheel/trigger": "history"},
+            statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED],
+        ),
+        limit=1,
+    )
+    if in_flight:
+        run_id = in_flight[0].dagster_run.run_id
+        return dg.SkipReason(f"{len(ranges)} new day ranges wait for history run {run_id[:8]} to finish{note}")
+    context.log.info(f"new history days: {ranges}{note}")
+    return [
+        dg.RunRequest(
+            run_key=f"history {first}...{last}",
+            asset_selection=[raw_transactions.key],
+            tags={PARTITION_RANGE_TAGS[0]: first, PARTITION_RANGE_TAGS[1]: last, "flywheel/trigger": "history"},
+        )
+        for first, last in ranges
+    ]
+
+
+DATA_SENSORS = [history_days_sensor]
 
 DATA_ASSETS = [
     raw_transactions,

@@ -9,7 +9,7 @@ import dagster as dg
 
 from assets.build_info import build_info
 from assets.closed_loop import LOOP_ASSETS, LOOP_SCHEDULES, LOOP_SENSORS, loop_resources, with_redeploy_automation
-from assets.data_assets import DATA_ASSETS, data_resources
+from assets.data_assets import DATA_ASSETS, DATA_SENSORS, data_resources
 from assets.model_gate import MODEL_ASSETS, model_resources
 from assets.serving_engine import SERVING_ASSETS
 from assets.stack_environment import STACK
@@ -20,7 +20,7 @@ def defs() -> dg.Definitions:
     """Flywheel's definitions, loaded lazily by Dagster when the code location starts."""
     return dg.Definitions(
         assets=with_redeploy_automation([build_info, *DATA_ASSETS, *MODEL_ASSETS, *SERVING_ASSETS, *LOOP_ASSETS]),
-        sensors=LOOP_SENSORS,
+        sensors=[*DATA_SENSORS, *LOOP_SENSORS],
         schedules=LOOP_SCHEDULES,
         executor=dg.in_process_executor if STACK.executor == "in_process" else dg.multiprocess_executor,
         resources={

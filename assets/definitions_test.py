@@ -25,7 +25,13 @@ EXPECTED_ASSETS = {
     "labeled_predictions",
 }
 EXPECTED_CHECKS: set[str] = {"transaction_rules_within_threshold"}
-EXPECTED_SENSORS = {"drift_sensor", "performance_sensor", "label_feedback_sensor", "redeploy_automation_sensor"}
+EXPECTED_SENSORS = {
+    "history_days_sensor",
+    "drift_sensor",
+    "performance_sensor",
+    "label_feedback_sensor",
+    "redeploy_automation_sensor",
+}
 EXPECTED_SCHEDULES = {"retraining_fallback_schedule"}
 
 

@@ -11,7 +11,7 @@ import shutil
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -61,6 +61,17 @@ def history_days(table: Path) -> list[str]:
     """The days (YYYY-MM-DD) a date-partitioned table holds Parquet for, oldest first."""
     days = {p.relative_to(table).parts[0].removeprefix("date=") for p in parquet_files(table)}
     return sorted(day for day in days if len(day) == 10)
+
+
+def missing_day_ranges(days: list[str], materialized: Collection[str]) -> list[tuple[str, str]]:
+    """Runs of consecutive calendar days in `days` that are not in `materialized`, as (first, last) pairs."""
+    ranges: list[tuple[str, str]] = []
+    for day in sorted(set(days) - set(materialized)):
+        if ranges and date.fromisoformat(day) - date.fromisoformat(ranges[-1][1]) == timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
 
 
 def _reset(folder: Path) -> Path:

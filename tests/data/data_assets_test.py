@@ -7,6 +7,7 @@ import pytest
 
 from assets.data_assets import (
     DATA_ASSETS,
+    PARTITION_RANGE_TAGS,
     KafkaResource,
     LakeResource,
     SparkResource,
@@ -37,7 +38,7 @@ def _resources(tmp_path, kafka_service, topic_prefix):
 
 def _materialize(assets, resources, days: list[str], instance=None):
     """One run over the days' raw_transactions partitions (a single-run backfill range) and the other assets."""
-    range_tags = {"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]}
+    range_tags = dict(zip(PARTITION_RANGE_TAGS, (days[0], days[-1]), strict=True))
     return dg.materialize(assets, resources=resources, tags=range_tags, instance=instance, raise_on_error=False)
 
 
