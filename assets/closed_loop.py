@@ -94,6 +94,11 @@ class LoopResource(dg.ConfigurableResource):
     confirm_ticks: int = Field(
         default=2, description="Alarming ticks in a row that open a drift episode (debounces false alarms)."
     )
+    settle_seconds: float = Field(
+        default=0.0,
+        description="How long an episode must be open before its retraining is requested, so that the new regime "
+        "reaches the training split and not only the holdout.",
+    )
     snapshot_dir: str = Field(
         default=".flywheel/monitoring/snapshots", description="Folder the pipeline exporter serves to Prometheus."
     )
@@ -107,6 +112,7 @@ class LoopResource(dg.ConfigurableResource):
             daily_budget=self.daily_budget,
             clear_ticks=self.clear_ticks,
             confirm_ticks=self.confirm_ticks,
+            settle=timedelta(seconds=self.settle_seconds),
         )
 
     def reference_path(self, version: int | str, name: str) -> Path:
@@ -515,6 +521,8 @@ LOOP_SCHEDULES = [retraining_fallback_schedule]
 def loop_resources(state_dir: str = ".flywheel") -> dict:
     return {
         "loop": LoopResource(
-            snapshot_dir=f"{state_dir}/monitoring/snapshots", reference_dir=f"{state_dir}/monitoring/references"
+            snapshot_dir=f"{state_dir}/monitoring/snapshots",
+            reference_dir=f"{state_dir}/monitoring/references",
+            settle_seconds=STACK.retrain_settle_seconds,
         )
     }

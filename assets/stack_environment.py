@@ -32,6 +32,9 @@ class StackEnvironment:
     machine saves the per-step start-up of Python, torch and Dagster)."""
     sensor_interval_seconds: int = 30
     """Minimum seconds between two ticks of the loop's sensors (FLYWHEEL_SENSOR_INTERVAL_S; demos use less)."""
+    retrain_settle_seconds: int = 1800
+    """How long a drift or quality episode must be open before its retraining is requested (FLYWHEEL_RETRAIN_SETTLE_S;
+    the new regime must reach the training split, not only the holdout; demos compress time and use less)."""
     history_start: str = "2025-01-01"
     """First day (YYYY-MM-DD) of the history's daily partitions (FLYWHEEL_HISTORY_START; the generator's default
     start; a lake sets its own first day)."""
@@ -44,6 +47,7 @@ class StackEnvironment:
         "training_config": "FLYWHEEL_TRAINING_CONFIG",
         "executor": "FLYWHEEL_EXECUTOR",
         "sensor_interval_seconds": "FLYWHEEL_SENSOR_INTERVAL_S",
+        "retrain_settle_seconds": "FLYWHEEL_RETRAIN_SETTLE_S",
         "history_start": "FLYWHEEL_HISTORY_START",
     }
 
@@ -52,11 +56,14 @@ class StackEnvironment:
         """The defaults, overridden by each FLYWHEEL_* variable that is set and not empty."""
         environ = os.environ if environ is None else environ
         values = {field: environ[name] for field, name in cls.VARIABLES.items() if environ.get(name)}
-        if "sensor_interval_seconds" in values:
-            text = values["sensor_interval_seconds"]
-            if not text.isdigit():
-                raise ValueError(f"FLYWHEEL_SENSOR_INTERVAL_S must be a whole number of seconds, got {text!r}")
-            values["sensor_interval_seconds"] = int(text)
+        for field, name in (
+            ("sensor_interval_seconds", "FLYWHEEL_SENSOR_INTERVAL_S"),
+            ("retrain_settle_seconds", "FLYWHEEL_RETRAIN_SETTLE_S"),
+        ):
+            if field in values:
+                if not values[field].isdigit():
+                    raise ValueError(f"{name} must be a whole number of seconds, got {values[field]!r}")
+                values[field] = int(values[field])
         if "history_start" in values:
             try:
                 date.fromisoformat(values["history_start"])

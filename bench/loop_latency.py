@@ -59,7 +59,9 @@ def report(summary: dict) -> str:
             )
     lines += [
         "",
-        "Detection waits for two alarming sensor ticks in a row (`confirm_ticks`, 10 s apart in --short); "
+        "Detection runs from drift onset to the sensor's run request: two alarming ticks in a row (`confirm_ticks`, "
+        "10 s apart in --short), then the episode's `settle` (four ticks in --short, so that the new regime reaches "
+        "the training split, not only the holdout); "
         "the engine-build and deployment phases include the automation sensor's ticks and the run queue, "
         "not only the build itself (a few seconds each).",
     ]

@@ -71,6 +71,10 @@ class RetrainPolicy:
     confirm_ticks: int = 1
     """Alarming ticks in a row that open an episode: 2 turns a per-window false-alarm rate p into about p squared
     (windows of successive ticks hold different traffic), at the price of one tick of detection delay."""
+    settle: timedelta = timedelta(0)
+    """How long an episode must have been open before its retraining is requested. A run started at the onset
+    finds the new regime only in the newest rows, which a time split puts in the holdout: the challenger never
+    trains on it and the gate rightly refuses it. Settling lets the new regime reach the training split."""
 
     def __post_init__(self) -> None:
         if self.daily_budget < 0:
@@ -81,6 +85,8 @@ class RetrainPolicy:
             raise ValueError(f"confirm_ticks must be >= 1, got {self.confirm_ticks}")
         if self.cooldown < timedelta(0):
             raise ValueError(f"cooldown must not be negative, got {self.cooldown}")
+        if self.settle < timedelta(0):
+            raise ValueError(f"settle must not be negative, got {self.settle}")
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,10 @@ def decide_retrain(
     key = _key(model, state)
     if state.episode_retrained:
         return Decision(WAIT, "this drift episode already has its retraining run", state, key)
+    settled = datetime.fromisoformat(state.episode_start) + policy.settle
+    if now < settled:
+        reason = f"episode open since {state.episode_start}: retraining waits until {settled.isoformat()} (settle)"
+        return Decision(WAIT, reason, state, key)
     if state.last_retrain is not None:
         ready = datetime.fromisoformat(state.last_retrain) + policy.cooldown
         if now < ready:

@@ -94,3 +94,13 @@ def test_confirmation_needs_alarms_in_a_row_and_a_lone_alarm_opens_nothing():
     assert decisions[3].run_key == decisions[4].run_key
     with pytest.raises(ValueError, match="confirm_ticks"):
         RetrainPolicy(confirm_ticks=0)
+
+
+def test_settle_holds_the_run_until_the_episode_has_lasted_long_enough():
+    policy = RetrainPolicy(cooldown=timedelta(0), daily_budget=5, settle=timedelta(minutes=12))
+    decisions = _run([True] * 5, policy)  # ticks 5 minutes apart: the episode is 0, 5, 10, 15, 20 minutes old
+    assert [d.action for d in decisions] == [WAIT, WAIT, WAIT, RETRAIN, WAIT]
+    assert "retraining waits until 2025-03-01T08:12:00+00:00" in decisions[1].reason
+    assert len({d.run_key for d in decisions}) == 1, "settling keeps the episode and its run key"
+    with pytest.raises(ValueError, match="settle"):
+        RetrainPolicy(settle=timedelta(seconds=-1))

@@ -99,6 +99,9 @@ class Stack:
         return {
             "FLYWHEEL_TRAINING_CONFIG": training_config,
             "FLYWHEEL_SENSOR_INTERVAL_S": str(sensor_interval),
+            # a simulated day passes in seconds here: four ticks of drifted traffic put the new regime into the
+            # training split of the retraining run, not only into its holdout
+            "FLYWHEEL_RETRAIN_SETTLE_S": str(4 * sensor_interval),
             "FLYWHEEL_EXECUTOR": "in_process",  # one process per run: no per-step start-up on a small machine
         }
 
