@@ -25,6 +25,7 @@ def test_defaults_are_the_embedded_stack_and_variables_override_them():
     ("name", "value", "message"),
     [
         ("FLYWHEEL_SENSOR_INTERVAL_S", "soon", "whole number of seconds"),
+        ("FLYWHEEL_RETRAIN_SETTLE_S", "1.5", "FLYWHEEL_RETRAIN_SETTLE_S must be a whole number of seconds"),
         ("FLYWHEEL_EXECUTOR", "gpu", "must be one of"),
         ("FLYWHEEL_HISTORY_START", "1/1/2025", "must be a date"),
     ],
