@@ -23,6 +23,7 @@ from assets.ingestion.kafka_sink import IngestSettings, ParquetOffsetSink, inges
 from assets.ingestion.recent_records import KafkaUnavailableError, check_reachable, read_recent
 from assets.mlflow_tracking import MlflowTracking
 from assets.model_training import DEFAULT_MODEL_NAME, image_markdown
+from assets.runs_in_flight import in_flight_run
 from assets.stack_environment import STACK
 from domain.features import FRAUD_DRIFT_EXEMPT, FRAUD_FEATURES
 from monitoring.drift_plot import plot_drift_report
@@ -38,12 +39,6 @@ from monitoring.threshold_calibration import calibrate_thresholds, consecutive_w
 GROUP = "monitoring"
 RETRAINING_TAG = "flywheel/retraining"
 """Tag of every retraining run, whoever requested it: the shared in-flight check and cooldown look for it."""
-IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 TRAINING_SET = dg.AssetKey("training_set")
 FRAUD_MODEL = dg.AssetKey("fraud_model")
 MODEL_EVALUATION = dg.AssetKey("model_evaluation")
@@ -281,16 +276,10 @@ def _frame_of(records: list[dict], spec) -> pd.DataFrame:
     return frame
 
 
-def _in_flight(instance: dg.DagsterInstance, tags: dict[str, str]) -> dg.RunRecord | None:
-    """The newest run with `tags` that is queued or running, if any."""
-    records = instance.get_run_records(filters=dg.RunsFilter(tags=tags, statuses=IN_FLIGHT), limit=1)
-    return records[0] if records else None
-
-
 def retraining_blocked(instance: dg.DagsterInstance, cooldown: timedelta, now: datetime) -> str | None:
     """Why no retraining may start now, whoever asks (drift, performance or schedule): one in flight, or the last
     one started within the cooldown. None when a retraining run may start."""
-    running = _in_flight(instance, {RETRAINING_TAG: "true"})
+    running = in_flight_run(instance, {RETRAINING_TAG: "true"})
     if running is not None:
         trigger = running.dagster_run.tags.get("flywheel/trigger", "?")
         return f"retraining run {running.dagster_run.run_id[:8]} ({trigger}) is {running.dagster_run.status.value}"
@@ -445,7 +434,7 @@ def label_feedback_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResou
     seen = int(context.cursor or 0)
     if total <= seen:
         return dg.SensorResult(skip_reason=dg.SkipReason(f"no new labels (offset total {total})"), cursor=str(seen))
-    running = _in_flight(context.instance, {"flywheel/trigger": "labels"})
+    running = in_flight_run(context.instance, {"flywheel/trigger": "labels"})
     if running is not None:  # it will pick the new labels up, or the next tick after it will
         message = f"{total - seen} new labels; feedback run {running.dagster_run.run_id[:8]} is still in flight"
         return dg.SensorResult(skip_reason=dg.SkipReason(message), cursor=str(seen))

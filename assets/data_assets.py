@@ -25,6 +25,7 @@ from assets.lake_stages import (
 )
 from assets.point_in_time_features import TrainingWindow, compute_features
 from assets.point_in_time_features import training_set as build_training_set
+from assets.runs_in_flight import in_flight_run
 from assets.spark_session import SparkSettings, local_spark
 from assets.stack_environment import STACK
 from domain.features import FRAUD_CATEGORICAL_DEFINITIONS, FRAUD_FEATURE_DEFINITIONS, FRAUD_FEATURES
@@ -375,15 +376,9 @@ def history_days_sensor(context: dg.SensorEvaluationContext, lake: LakeResource)
     ranges = missing_day_ranges([day for day in on_disk if day in keys], materialized)
     if not ranges:
         return dg.SkipReason(f"{len(on_disk)} days under {table}, every partition materialized{note}")
-    in_flight = context.instance.get_run_records(
-        filters=dg.RunsFilter(
-            tags={"flywheel/trigger": "history"},
-            statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED],
-        ),
-        limit=1,
-    )
-    if in_flight:
-        run_id = in_flight[0].dagster_run.run_id
+    in_flight = in_flight_run(context.instance, {"flywheel/trigger": "history"})
+    if in_flight is not None:
+        run_id = in_flight.dagster_run.run_id
         return dg.SkipReason(f"{len(ranges)} new day ranges wait for history run {run_id[:8]} to finish{note}")
     context.log.info(f"new history days: {ranges}{note}")
     return [
