@@ -19,12 +19,12 @@ import pyarrow as pa
 from pydantic import Field
 
 from assets.data_assets import KafkaResource, LakeResource
-from assets.ingestion.kafka_sink import IngestSettings, ParquetOffsetSink, ingest
-from assets.ingestion.recent_records import KafkaUnavailableError, check_reachable, read_recent
 from assets.mlflow_tracking import MlflowTracking
 from assets.model_training import DEFAULT_MODEL_NAME, image_markdown
 from assets.runs_in_flight import in_flight_run
 from assets.stack_environment import STACK
+from dataplane.ingestion.kafka_sink import IngestSettings, ParquetOffsetSink, ingest
+from dataplane.ingestion.recent_records import KafkaUnavailableError, check_reachable, read_recent
 from domain.features import FRAUD_DRIFT_EXEMPT, FRAUD_FEATURES
 from monitoring.drift_plot import plot_drift_report
 from monitoring.drift_report import DriftThresholds, evaluate_drift

@@ -1,7 +1,7 @@
 """Data-plane assets: history and Kafka in, pandera validation with quarantine, point-in-time features out.
 
-Each asset is a thin adapter over `assets/lake_stages.py`, `assets/ingestion/` and
-`assets/point_in_time_features.py`; every one reports rows, schema, sources and a
+Each asset is a thin adapter over `dataplane/lake_stages.py`, `dataplane/ingestion/` and
+`features/point_in_time.py`; every one reports rows, schema, sources and a
 data version so that downstream assets know what changed.
 """
 
@@ -12,8 +12,10 @@ import dagster as dg
 from pydantic import Field
 from pyspark.sql import functions as F
 
-from assets.ingestion.kafka_sink import IngestReport, IngestSettings, ParquetOffsetSink, ingest
-from assets.lake_stages import (
+from assets.runs_in_flight import in_flight_run
+from assets.stack_environment import STACK
+from dataplane.ingestion.kafka_sink import IngestReport, IngestSettings, ParquetOffsetSink, ingest
+from dataplane.lake_stages import (
     build_online_state,
     collect_labels,
     day_folder,
@@ -23,15 +25,13 @@ from assets.lake_stages import (
     parquet_files,
     validate_to_lake,
 )
-from assets.point_in_time_features import TrainingWindow, compute_features
-from assets.point_in_time_features import training_set as build_training_set
-from assets.runs_in_flight import in_flight_run
-from assets.spark_session import SparkSettings, local_spark
-from assets.stack_environment import STACK
+from dataplane.spark_session import SparkSettings, local_spark
 from domain.features import FRAUD_CATEGORICAL_DEFINITIONS, FRAUD_FEATURE_DEFINITIONS, FRAUD_FEATURES
-from domain.online_features import OnlineFeatureEngine
-from domain.online_store import SqliteStateStore, build_and_publish
 from domain.schema import LABEL_ARROW_SCHEMA, TRANSACTION_ARROW_SCHEMA, transaction_schema
+from features.online_engine import OnlineFeatureEngine
+from features.online_store import SqliteStateStore, build_and_publish
+from features.point_in_time import TrainingWindow, compute_features
+from features.point_in_time import training_set as build_training_set
 
 GROUP = "data"
 KAFKA_INGEST_POOL = "kafka_ingest"
@@ -337,8 +337,7 @@ def online_features(lake: LakeResource) -> dg.MaterializeResult:
             lake.path("validated", "transactions"),
             lake.path("labels", "chargebacks"),
             store,
-            FRAUD_FEATURES.entity_id,
-            FRAUD_FEATURES.definition_hash(),
+            FRAUD_FEATURES,
         )
         return counts, store.get_meta("as_of")
 

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assets.data_assets import PARTITION_RANGE_TAGS, LakeResource, history_days_sensor
-from assets.lake_stages import missing_day_ranges
+from dataplane.lake_stages import missing_day_ranges
 
 RAW = dg.AssetKey("raw_transactions")
 

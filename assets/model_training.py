@@ -12,7 +12,7 @@ from pydantic import Field
 
 from assets.mlflow_tracking import MlflowTracking
 from assets.stack_environment import STACK
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 from training.config import TrainingConfig, load_config
 from training.launch import run_training
 from training.registry import Lineage, log_training_run, register_version

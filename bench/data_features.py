@@ -2,7 +2,7 @@
 and the column-wise online state build against the event-by-event replay it replaced.
 
 Each size is a 42-day history from the generator (bench/data_generator.py, cards scaled to the rows). Spark runs
-`compute_features` (assets/point_in_time_features.py) on local[2] from Parquet to Parquet; the baseline,
+`compute_features` (features/point_in_time.py) on local[2] from Parquet to Parquet; the baseline,
 bench/single_core_features.py, computes the same features from the same Parquet on one core (Arrow limited to one
 thread) in a fresh process. Both outputs are compared feature by feature. A straight-line fit of time against rows
 gives each engine's fixed cost and per-row cost, so the table says where Spark's fixed cost stops dominating.
@@ -72,10 +72,10 @@ def single_core_step(path: str, out: str) -> dict:
 
 def online_state_step(path: str, engine_kind: str, work: str) -> dict:
     """(Fresh process) builds the online store from a history: 'bulk' (the asset's way) or 'replay' (the old way)."""
-    from assets.lake_stages import build_online_state
+    from dataplane.lake_stages import build_online_state
     from domain.features import FRAUD_CATEGORICAL_DEFINITIONS, FRAUD_FEATURE_DEFINITIONS, FRAUD_FEATURES
-    from domain.online_features import OnlineFeatureEngine, replay
-    from domain.online_store import SqliteStateStore
+    from features.online_engine import OnlineFeatureEngine, replay
+    from features.online_store import SqliteStateStore
 
     engine = OnlineFeatureEngine(FRAUD_FEATURE_DEFINITIONS, FRAUD_CATEGORICAL_DEFINITIONS)
     labels_dir = Path(work) / "labels"
@@ -117,8 +117,8 @@ def online_state_step(path: str, engine_kind: str, work: str) -> dict:
 
 def spark_features(spark, path: Path, out: Path) -> dict:
     """Spark: read the history, de-duplicate labels, compute features, write Parquet; timed end to end."""
-    from assets.point_in_time_features import compute_features, deduplicate_labels
     from domain.features import FRAUD_CATEGORICAL_DEFINITIONS, FRAUD_FEATURE_DEFINITIONS, FRAUD_FEATURES
+    from features.point_in_time import compute_features, deduplicate_labels
 
     started = time.perf_counter()
     transactions = spark.read.parquet(str(path / "transactions")).drop("date")
@@ -167,7 +167,7 @@ def main() -> None:
     paths = {rows: history(rows) for rows in sorted({*sizes, args.replay_rows})}
     work = CACHE / "features-work"
 
-    from assets.spark_session import SparkSettings, local_spark
+    from dataplane.spark_session import SparkSettings, local_spark
 
     started = time.perf_counter()
     spark = local_spark(SparkSettings(master="local[2]", shuffle_partitions=8, driver_memory=args.spark_memory))
@@ -251,7 +251,7 @@ def _report(machine, session_s, results, replayed, bulk) -> str:
         )
     lines += [
         "",
-        "Online store build (`online_features` asset): the column-wise build (`domain/online_state_bulk.py`) vs the "
+        "Online store build (`online_features` asset): the column-wise build (`features/online_state_bulk.py`) vs the "
         "event-by-event replay it replaced, each in a fresh process, including the SQLite writes:",
         "",
         "| build | rows | seconds | rows/s | peak RSS | cards | SQLite | ratio to replay |",

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from assets.ingestion.kafka_sink import IngestSettings, ParquetOffsetSink, ingest
-from assets.ingestion.live_stream import LiveStream, run_live_stream
-from assets.lake_stages import validate_to_lake
 from bench.report_sections import machine_description, write_section
+from dataplane.ingestion.kafka_sink import IngestSettings, ParquetOffsetSink, ingest
+from dataplane.lake_stages import validate_to_lake
+from domain.live_stream import LiveStream, run_live_stream
 from domain.schema import TRANSACTION_ARROW_SCHEMA, transaction_schema
 from tools.services.kafka_broker import KafkaService
 
@@ -195,7 +195,7 @@ def main() -> None:
         "per-message decoder, with the same results and reasons, when a batch holds anything malformed), read from "
         "an Arrow buffer rather than a Python file object; a writer thread decodes and writes batch n while the "
         "consumer fetches batch n+1 (commits still wait for the durable write); validation converts Arrow to pandas "
-        "with Arrow-backed strings (`domain.schema.validation_frame`), which made pandera's type, membership and "
+        "with Arrow-backed strings (`dataplane.validation_frame`), which made pandera's type, membership and "
         "uniqueness checks ~5x faster. Then (2026-11-29): Parquet is written with a 16 KiB dictionary page limit "
         "(`PARQUET_DICTIONARY_PAGE_LIMIT`) so near-unique columns (ids, timestamps, offsets) fall back to plain "
         "encoding early instead of being dictionary-encoded a whole batch long (encoding 111 -> 72 ms CPU per "

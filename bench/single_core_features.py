@@ -1,6 +1,6 @@
 """The Spark feature pipeline's baseline: the same point-in-time features with pandas + numpy on one core.
 
-Interprets the declarative definitions (domain/feature_definitions.py) with sorted arrays: each entity's events
+Interprets the declarative definitions (features/definitions.py) with sorted arrays: each entity's events
 are sorted by a composite key (entity code, time), and "strictly before t" is a binary search for the first row at
 t, so events at the same instant never see each other; windowed sums are differences of running sums. Used only
 by bench/data_features.py (which also checks it agrees with Spark).
@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from domain.feature_definitions import (
+from features.definitions import (
     Categorical,
     IsNew,
     LabelRate,
@@ -24,7 +24,7 @@ from domain.feature_definitions import (
     TimePart,
     WindowAggregate,
 )
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 
 
 def _codes(column: pa.ChunkedArray) -> np.ndarray:

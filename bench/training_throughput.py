@@ -1,6 +1,6 @@
 """Benchmark: training throughput of the Lightning module against a raw PyTorch loop, and DDP 2 vs 1 CPU process.
 
-Same FraudNet, same data, same batches (training.datamodule's sampler), same optimiser and loss, in one run:
+Same TabularNet, same data, same batches (training.datamodule's sampler), same optimiser and loss, in one run:
 the raw loop is the baseline, so the ratio holds on a busy machine where absolute numbers do not. Each side runs
 `--repeats` times alternately and the best steady-state epoch (after one warm-up epoch) counts. DDP throughput
 comes from `python -m training.train` (gloo on CPU) with the same config, 1 process vs 2, validation excluded.

@@ -9,7 +9,8 @@ numeric feature (float64) and every categorical feature (string).
 
 from __future__ import annotations
 
-from domain.feature_definitions import (
+from domain.vocabulary import CATEGORIES, CHANNELS, COUNTRIES
+from features.definitions import (
     Categorical,
     IsNew,
     LabelRate,
@@ -20,8 +21,7 @@ from domain.feature_definitions import (
     TimePart,
     WindowAggregate,
 )
-from domain.spec import FeatureSpec
-from domain.vocabulary import CATEGORIES, CHANNELS, COUNTRIES
+from features.spec import FeatureSpec
 
 HOUR = 3600
 DAY = 24 * HOUR

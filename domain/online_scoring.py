@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from domain.features import FRAUD_CATEGORICAL_DEFINITIONS, FRAUD_FEATURE_DEFINITIONS
-from domain.online_features import EntityState, OnlineFeatureEngine, to_micros
-from domain.online_store import SqliteStateStore
+from features.online_engine import EntityState, OnlineFeatureEngine, to_micros
+from features.online_store import SqliteStateStore
 
 DEFAULT_STORE = ".flywheel/lake/online/features.sqlite"
 

@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.features import FRAUD_CATEGORICAL_DEFINITIONS, FRAUD_FEATURE_DEFINITIONS, FRAUD_FEATURES
-from domain.online_features import OnlineFeatureEngine
 from domain.online_scoring import OnlineTransactionFeatures
-from domain.online_store import SqliteStateStore, build_and_publish
+from features.online_engine import OnlineFeatureEngine
+from features.online_store import SqliteStateStore, build_and_publish
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 

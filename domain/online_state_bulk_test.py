@@ -8,9 +8,9 @@ import pytest
 
 from domain.features import FRAUD_CATEGORICAL_DEFINITIONS, FRAUD_FEATURE_DEFINITIONS
 from domain.generator import GeneratorConfig, generate
-from domain.online_features import OnlineFeatureEngine, replay, to_micros
-from domain.online_state_bulk import bulk_states
 from domain.schema import LABEL_ARROW_SCHEMA
+from features.online_engine import OnlineFeatureEngine, replay, to_micros
+from features.online_state_bulk import bulk_states
 
 ENGINE = OnlineFeatureEngine(FRAUD_FEATURE_DEFINITIONS, FRAUD_CATEGORICAL_DEFINITIONS)
 
@@ -61,7 +61,7 @@ def test_bulk_states_equal_replay_on_generated_history(generated):
         )
     )
     _, replayed = replay(ENGINE, transactions.to_pylist(), arrivals, "transaction_id")
-    bulk = bulk_states(ENGINE, transactions, labels, "transaction_id")
+    bulk = bulk_states(ENGINE, transactions, labels, "transaction_id", label_value_column="is_fraud")
     assert bulk.as_of_us == to_micros(as_of) and bulk.labels_used == arrived.num_rows
     _assert_same_states(bulk.states, replayed)
     assert any(s.label_positives > 0 for s in bulk.states["merchant_id"].values()), "labels were counted"
@@ -96,7 +96,7 @@ def test_ties_at_the_newest_time_and_labels_at_the_same_instant():
         [dict(zip(LABEL_ARROW_SCHEMA.names, label, strict=True)) for label in labels], schema=LABEL_ARROW_SCHEMA
     )
     _, replayed = replay(ENGINE, events, labels[:1], "transaction_id")
-    bulk = bulk_states(ENGINE, table, label_table, "transaction_id")
+    bulk = bulk_states(ENGINE, table, label_table, "transaction_id", label_value_column="is_fraud")
     _assert_same_states(bulk.states, replayed)
     card = bulk.states["card_id"]["c1"]
     assert card.previous == to_micros(t0) and card.latest == to_micros(t0 + timedelta(minutes=90))
@@ -112,7 +112,7 @@ def test_features_from_bulk_states_match_replayed_features_for_the_next_events(g
     transactions, labels = generated
     cut = transactions.num_rows - 200
     history, upcoming = transactions.slice(0, cut), transactions.slice(cut).to_pylist()
-    bulk = bulk_states(ENGINE, history, labels, "transaction_id")
+    bulk = bulk_states(ENGINE, history, labels, "transaction_id", label_value_column="is_fraud")
     as_of = bulk.as_of_us
     arrivals = [
         (tid, at, value)
@@ -155,5 +155,8 @@ def test_dictionary_encoded_columns_with_different_dictionaries_per_chunk(genera
     as_dictionaries = pa.concat_tables([encoded(transactions.slice(0, half)), encoded(transactions.slice(half))])
     dictionaries = [chunk.dictionary for chunk in as_dictionaries["card_id"].chunks]
     assert len(dictionaries) == 2 and not dictionaries[0].equals(dictionaries[1])
-    plain = bulk_states(ENGINE, transactions, labels, "transaction_id")
-    _assert_same_states(bulk_states(ENGINE, as_dictionaries, labels, "transaction_id").states, plain.states)
+    plain = bulk_states(ENGINE, transactions, labels, "transaction_id", label_value_column="is_fraud")
+    _assert_same_states(
+        bulk_states(ENGINE, as_dictionaries, labels, "transaction_id", label_value_column="is_fraud").states,
+        plain.states,
+    )

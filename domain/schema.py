@@ -11,6 +11,7 @@ import pandas as pd
 import pandera.pandas as pa_schema
 import pyarrow as pa
 
+from dataplane.validation_frame import VALIDATION_STRING, validation_frame  # noqa: F401  (the schema's frame)
 from domain.vocabulary import CATEGORIES, CHANNELS, COUNTRIES
 
 TRANSACTION_ARROW_SCHEMA = pa.schema(
@@ -45,16 +46,6 @@ MAX_AMOUNT = 20_000.0
 
 MEDIAN_AMOUNT_RANGE = (3.0, 500.0)
 """A batch whose median amount leaves this range has switched units (e.g. cents)."""
-
-
-VALIDATION_STRING = pd.StringDtype("pyarrow")
-"""pandas dtype of text columns in frames the pandera schema checks: Arrow-backed, so converting from Arrow is
-nearly free and type, membership and uniqueness checks are vectorised (object strings cost ~5x more to validate)."""
-
-
-def validation_frame(table: pa.Table) -> pd.DataFrame:
-    """An Arrow table as the pandas frame `transaction_schema()` validates (text columns as VALIDATION_STRING)."""
-    return table.to_pandas(types_mapper={pa.string(): VALIDATION_STRING, pa.large_string(): VALIDATION_STRING}.get)
 
 
 def transaction_schema() -> pa_schema.DataFrameSchema:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 from monitoring.drift_statistics import (
     CATEGORICAL_STATISTICS,
     JENSEN_SHANNON,

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 from monitoring.drift_report import DRIFT, INSUFFICIENT_DATA, OK, DriftThresholds, evaluate_drift
 from monitoring.reference_profile import build_reference_profile
 from monitoring.threshold_calibration import calibrate_thresholds, consecutive_windows

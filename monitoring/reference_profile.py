@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 from monitoring.drift_statistics import category_fractions, numeric_bin_fractions
 
 PROFILE_FORMAT = 2

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 from monitoring.drift_statistics import scaled_wasserstein
 from monitoring.reference_profile import (
     PROFILE_FORMAT,

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 from monitoring.drift_report import DriftThresholds, statistics_of_kind, window_statistics
 from monitoring.reference_profile import ReferenceProfile
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from domain.spec import FeatureSpec
+from features.model_contract import ContractTensor, input_tensors, output_tensors
+from features.spec import FeatureSpec
 
 # Triton config type -> (Open Inference Protocol datatype, numpy dtype, ONNX Runtime type string).
 _TYPES: dict[str, tuple[str, str, str]] = {
@@ -193,23 +194,23 @@ def contract_config(
     max_queue_delay_microseconds: int = 0,
     max_queue_size: int = 4096,
 ) -> ModelConfig:
-    """The MODEL SIGNATURE CONTRACT for a FeatureSpec.
-
-    numeric FP32 [B, n_numeric] and categorical INT64 [B, n_categorical] -> score FP32 [B, 1].
-    """
-    inputs = [TensorSpec("numeric", "TYPE_FP32", (len(spec.numeric),))]
-    if spec.categorical:
-        inputs.append(TensorSpec("categorical", "TYPE_INT64", (len(spec.categorical),)))
+    """The model contract (`features/model_contract.py`) for a FeatureSpec, as a Triton-style config."""
+    inputs = [_contract_tensor(t) for t in input_tensors(spec)]
     return ModelConfig(
         name=name,
         platform=platform,
         max_batch_size=max_batch_size,
         inputs=tuple(inputs),
-        outputs=(TensorSpec("score", "TYPE_FP32", (1,)),),
+        outputs=tuple(_contract_tensor(t) for t in output_tensors()),
         max_queue_delay_microseconds=max_queue_delay_microseconds,
         preferred_batch_sizes=tuple(b for b in (32, 64, 128, 256) if b <= max_batch_size),
         max_queue_size=max_queue_size,
     )
+
+
+def _contract_tensor(tensor: ContractTensor) -> TensorSpec:
+    (data_type,) = (config for config, dtype in _NUMPY.items() if dtype == tensor.dtype)
+    return TensorSpec(tensor.name, data_type, (tensor.width,))
 
 
 def config_type_for_ort(ort_type: str) -> str:

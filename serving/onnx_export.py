@@ -1,4 +1,8 @@
-"""Export a torch model with the signature contract to one self-contained ONNX file, and check parity against torch."""
+"""The one ONNX exporter: a torch model in the model contract to one self-contained file, checked against torch.
+
+Training hands its network over in the contract (`features/model_contract.py`); the engine build, the registry
+tests and the GPU check all export through `export_onnx` and check through `check_parity` or `parity`.
+"""
 
 from __future__ import annotations
 
@@ -10,36 +14,87 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from serving.model_config import ModelConfig
+from features.model_contract import OUTPUT_SCORE, example_inputs
+from features.spec import FeatureSpec
+from serving.model_config import ModelConfig, contract_config
 from serving.ort_session import session, signature_mismatches  # noqa: F401  (re-exported for callers)
 
 DEFAULT_PARITY_BUDGET = 1e-4
 """Largest tolerated |torch - ONNX Runtime| on any score: float32 reassociation gives ~1e-6 on an MLP."""
 
 
-def export_onnx(module: torch.nn.Module, config: ModelConfig, path: Path, opset: int = 17) -> Path:
+EXPORTERS = ("torchscript", "dynamo")
+
+
+class ExportParityError(RuntimeError):
+    """ONNX Runtime's scores differ from torch's by more than the tolerance: the file is not trustworthy."""
+
+
+def export_onnx(
+    module: torch.nn.Module, config: ModelConfig, path: Path, opset: int = 17, exporter: str = "torchscript"
+) -> Path:
     """Writes `module` as ONNX with the config's tensor names and a dynamic batch dimension, in one file.
 
-    The TorchScript exporter (dynamo=False) is used on purpose: the dynamo exporter writes weights to a side
-    .onnx.data file, and a Triton version folder holds exactly one model.onnx.
+    'torchscript' (dynamo=False) is the default on purpose: it is fast, and the dynamo exporter (torch.export
+    based) must be told to embed its weights, since a Triton version folder holds exactly one model.onnx.
     """
-    module = module.eval()
+    if exporter not in EXPORTERS:
+        raise ValueError(f"exporter must be one of {EXPORTERS}, got {exporter!r}")
+    path = Path(path)
+    module = module.cpu().float().eval()
     example = tuple(torch.zeros((2, *t.dims), dtype=getattr(torch, t.numpy_dtype.name)) for t in config.inputs)
-    names = [t.name for t in (*config.inputs, *config.outputs)]
+    inputs = [t.name for t in config.inputs]
+    names = {"input_names": inputs, "output_names": [t.name for t in config.outputs]}
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            module,
-            example,
-            str(path),
-            input_names=[t.name for t in config.inputs],
-            output_names=[t.name for t in config.outputs],
-            dynamic_axes={name: {0: "batch"} for name in names},
-            opset_version=opset,
-            dynamo=False,
-        )
+        if exporter == "dynamo":
+            batch = torch.export.Dim("batch", min=1)
+            shapes = {name: {0: batch} for name in _forward_argument_names(module, len(inputs))}
+            torch.onnx.export(
+                module, example, str(path), dynamic_shapes=shapes, external_data=False, dynamo=True, **names
+            )
+        else:
+            axes = {name: {0: "batch"} for name in (*names["input_names"], *names["output_names"])}
+            torch.onnx.export(module, example, str(path), dynamic_axes=axes, opset_version=opset, dynamo=False, **names)
     return path
+
+
+def _forward_argument_names(module: torch.nn.Module, count: int) -> list[str]:
+    """The first `count` parameter names of module.forward (torch.export keys dynamic shapes by them)."""
+    import inspect
+
+    return list(inspect.signature(module.forward).parameters)[:count]
+
+
+def check_parity(
+    module: torch.nn.Module,
+    spec: FeatureSpec,
+    path: str | Path,
+    atol: float = 1e-5,
+    batches: tuple[int, ...] = (1, 7, 64),
+) -> float:
+    """The largest |onnx - torch| score over random contract inputs at several batch sizes; raises above atol.
+
+    Also raises when the file's tensors differ from the contract for `spec` (names, dtypes, widths).
+    """
+    config = contract_config("parity", spec)
+    engine = session(Path(path))
+    problems = signature_mismatches(engine, config)
+    if problems:
+        raise ExportParityError(f"{path} does not honour the model contract: {'; '.join(problems)}")
+    worst = 0.0
+    for seed, batch in enumerate(batches):
+        inputs = example_inputs(spec, batch, seed=seed + 1)
+        (onnx_scores,) = engine.run([OUTPUT_SCORE], inputs)
+        if onnx_scores.shape != (batch, 1):
+            raise ExportParityError(
+                f"{path}: output '{OUTPUT_SCORE}' has shape {onnx_scores.shape}, expected ({batch}, 1)"
+            )
+        worst = max(worst, float(np.abs(onnx_scores - torch_scores(module, inputs, config)).max()))
+    if worst > atol:
+        raise ExportParityError(f"{path}: ONNX Runtime differs from torch by {worst:.3g} (> {atol}) on contract inputs")
+    return worst
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from serving.reference_mlp import ReferenceMLP, fit
 from serving.synthetic_data import reference_spec, synthetic_batch
 
 SPEC = reference_spec()
-CONFIG = contract_config("fraud", SPEC)
+CONFIG = contract_config("scorer", SPEC)
 
 
 @pytest.fixture(scope="module")

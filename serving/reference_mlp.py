@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 from serving.synthetic_data import LabelledBatch, synthetic_batch
 
 

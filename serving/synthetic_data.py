@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 
 
 def reference_spec(n_numeric: int = 8, n_categorical: int = 3, vocabulary_size: int = 6) -> FeatureSpec:

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from domain.spec import FeatureSpec, encode_categorical
+from features.spec import FeatureSpec, encode_categorical
 from serving.model_config import ModelConfig
 from serving.oip_codec import RequestError
 

@@ -5,7 +5,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 from serving.model_config import contract_config
 from serving.oip_codec import RequestError
 from serving.transaction_scoring import (

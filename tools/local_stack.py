@@ -147,7 +147,7 @@ class TrafficStream:
 
     def _stream(self, seconds: float, scenario: str, knobs: dict, score: bool):
         """The live stream continuing from the last streamed day."""
-        from assets.ingestion.live_stream import LiveStream
+        from domain.live_stream import LiveStream
 
         return LiveStream(
             bootstrap_servers=self.stack.bootstrap_servers,
@@ -170,7 +170,7 @@ class TrafficStream:
 
     def run(self, seconds: float, scenario: str = "normal", knobs: dict | None = None, score: bool = False):
         """Streams for `seconds` in this thread and returns the counts."""
-        from assets.ingestion.live_stream import run_live_stream
+        from domain.live_stream import run_live_stream
 
         counts = run_live_stream(self._stream(seconds, scenario, knobs or {}, score))
         self._continue_after(counts)
@@ -178,7 +178,7 @@ class TrafficStream:
 
     def start(self, scenario: str, knobs: dict) -> None:
         """Streams scored traffic in the background until `stop()`."""
-        from assets.ingestion.live_stream import run_live_stream
+        from domain.live_stream import run_live_stream
 
         stream = self._stream(24 * 3600, scenario, knobs, score=True)
 
@@ -498,7 +498,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.drift not in {"none", *DEMO_KNOBS}:
         parser.error(f"--drift must be one of {sorted(DEMO_KNOBS)} or none, not {args.drift!r}")
     try:
-        from assets.ingestion.live_stream import parse_knobs
+        from domain.live_stream import parse_knobs
 
         args.knobs = {**DEMO_KNOBS.get(args.drift, {}), **parse_knobs(args.knob)}
     except ValueError as error:
@@ -531,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
         step(f"streaming {args.warmup_seconds:.0f} s of live transactions and late labels through Kafka")
         counts = traffic.run(args.warmup_seconds)
         note(f"{counts.transactions:,} transactions, {counts.chargebacks:,} chargebacks")
-        from assets.lake_stages import history_days
+        from dataplane.lake_stages import history_days
 
         days = history_days(state_dir / "lake" / "history" / "transactions")
         step(f"materialising the history's {len(days)} daily partitions ({days[0]}...{days[-1]})")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 from training.metrics import fraud_metrics
 from training.scoring import score_frame
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 from training.config import TrainingConfig
 from training.training_data import (
     EncodedSplit,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 from training.behaviour import BehaviourExpectations, BehaviourResult, behaviour_tests, holdout_metrics
 
 FIRST = "first_champion"

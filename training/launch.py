@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 from training.config import TrainingConfig, save_config
 from training.spec_files import write_spec
 from training.train import TrainingResult

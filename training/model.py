@@ -1,4 +1,4 @@
-"""FraudNet: the exported network (normalisation buffers, categorical embeddings, MLP, calibrated probability)."""
+"""TabularNet: the exported network (normalisation buffers, categorical embeddings, MLP, calibrated probability)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 from training.config import ModelConfig
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """Everything needed to rebuild a FraudNet before loading its weights."""
+    """Everything needed to rebuild a TabularNet before loading its weights."""
 
     n_numeric: int
     cardinalities: tuple[int, ...]
@@ -42,8 +42,10 @@ class Architecture:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
-class FraudNet(nn.Module):
+class TabularNet(nn.Module):
     """forward(numeric float32 [B, n_numeric], categorical int64 [B, n_cat]) -> score float32 [B, 1] in [0, 1].
+
+    The model contract (`features/model_contract.py`): without categorical features there is no categorical input.
 
     Raw numeric inputs are standardised by buffers fitted on training data; `logit_offset`
     (-log pos_weight) undoes the class weighting of the loss so that scores are probabilities.
@@ -78,7 +80,7 @@ class FraudNet(nn.Module):
         """Prior correction for a loss that weighted positives by pos_weight: logit -= log(pos_weight)."""
         self.logit_offset.fill_(-math.log(pos_weight))
 
-    def logits(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+    def logits(self, numeric: torch.Tensor, categorical: torch.Tensor | None = None) -> torch.Tensor:
         """Training-time logits [B, 1] (no prior correction; the weighted loss expects them)."""
         parts = [(numeric - self.numeric_mean) / self.numeric_std]
         for i, embedding in enumerate(self.embeddings):
@@ -88,23 +90,23 @@ class FraudNet(nn.Module):
             parts.append(embedding(index))
         return self.mlp(torch.cat(parts, dim=1))
 
-    def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+    def forward(self, numeric: torch.Tensor, categorical: torch.Tensor | None = None) -> torch.Tensor:
         return torch.sigmoid(self.logits(numeric, categorical).float() + self.logit_offset)
 
 
-def build_model(spec: FeatureSpec, model: ModelConfig) -> FraudNet:
-    """A freshly initialised FraudNet for this feature definition (seed torch first for reproducible weights)."""
-    return FraudNet(Architecture.for_spec(spec, model))
+def build_model(spec: FeatureSpec, model: ModelConfig) -> TabularNet:
+    """A freshly initialised TabularNet for this feature definition (seed torch first for reproducible weights)."""
+    return TabularNet(Architecture.for_spec(spec, model))
 
 
-def save_model(net: FraudNet, path) -> None:
+def save_model(net: TabularNet, path) -> None:
     """Architecture plus state dict: loadable without pickling code objects."""
     torch.save({"architecture": net.architecture.to_dict(), "state_dict": net.state_dict()}, path)
 
 
-def load_model(path) -> FraudNet:
-    """The FraudNet save_model wrote, in eval mode on CPU."""
+def load_model(path) -> TabularNet:
+    """The TabularNet save_model wrote, in eval mode on CPU."""
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    net = FraudNet(Architecture.from_dict(saved["architecture"]))
+    net = TabularNet(Architecture.from_dict(saved["architecture"]))
     net.load_state_dict(saved["state_dict"])
     return net.eval()

@@ -1,4 +1,4 @@
-"""FraudModule: the LightningModule that trains a FraudNet with a positive-weighted loss and logs fraud metrics."""
+"""FraudModule: the LightningModule that trains a TabularNet with a positive-weighted loss and logs fraud metrics."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from torch import nn
 
 from training.config import OptimConfig
 from training.metrics import fraud_metrics
-from training.model import FraudNet
+from training.model import TabularNet
 
 
 class FraudModule(L.LightningModule):
-    """Thin adapter: the loss, the optimiser and per-epoch validation metrics around a FraudNet."""
+    """Thin adapter: the loss, the optimiser and per-epoch validation metrics around a TabularNet."""
 
-    def __init__(self, net: FraudNet, optim: OptimConfig, pos_weight: float, max_fpr: float) -> None:
+    def __init__(self, net: TabularNet, optim: OptimConfig, pos_weight: float, max_fpr: float) -> None:
         super().__init__()
         self.net = net
         self.optim = optim

@@ -2,7 +2,7 @@
 
 Conventions (serving relies on them): one registered model per use case (the asset config names it,
 e.g. 'fraud-model'); alias `champion` = the version to serve, alias `challenger` = the latest registered
-candidate. Each version carries lineage tags (LINEAGE_TAGS) and the run holds the model (pickled FraudNet),
+candidate. Each version carries lineage tags (LINEAGE_TAGS) and the run holds the model (pickled TabularNet),
 `extra_files/feature_spec.json`, the learning curve and the training config. Promotion history is kept as
 registered-model tags `promotion.NNNN` (JSON: when, from, to, action, reason), so it lives and is backed up
 with the registry itself. Command line: `python -m training.registry --help`.
@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import mlflow
-import numpy as np
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
@@ -29,13 +28,13 @@ from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
 from mlflow.types import Schema, TensorSpec
 
-from domain.spec import FeatureSpec
+from features.model_contract import example_inputs, input_tensors, output_tensors
+from features.spec import FeatureSpec
 from training.config import TrainingConfig
-from training.signature import INPUT_CATEGORICAL, INPUT_NUMERIC, OUTPUT_SCORE, contract_inputs
 from training.spec_files import SPEC_FILE_NAME, read_spec
 
 if TYPE_CHECKING:  # torch and Lightning stay out of the registry CLI's start-up
-    from training.model import FraudNet
+    from training.model import TabularNet
     from training.train import TrainingResult
 
 CHAMPION = "champion"
@@ -86,9 +85,9 @@ class PromotionEvent:
 
 @dataclass
 class LoadedModel:
-    """A registered FraudNet with the FeatureSpec it was trained on."""
+    """A registered TabularNet with the FeatureSpec it was trained on."""
 
-    net: FraudNet
+    net: TabularNet
     spec: FeatureSpec
     name: str
     version: str
@@ -97,15 +96,10 @@ class LoadedModel:
 
 
 def model_signature(spec: FeatureSpec) -> ModelSignature:
-    """The signature contract as an MLflow tensor signature."""
+    """The model contract as an MLflow tensor signature."""
     return ModelSignature(
-        inputs=Schema(
-            [
-                TensorSpec(np.dtype(np.float32), (-1, len(spec.numeric)), INPUT_NUMERIC),
-                TensorSpec(np.dtype(np.int64), (-1, len(spec.categorical)), INPUT_CATEGORICAL),
-            ]
-        ),
-        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1), OUTPUT_SCORE)]),
+        inputs=Schema([TensorSpec(t.dtype, (-1, t.width), t.name) for t in input_tensors(spec)]),
+        outputs=Schema([TensorSpec(t.dtype, (-1, t.width), t.name) for t in output_tensors()]),
     )
 
 
@@ -113,7 +107,7 @@ def log_training_run(result: TrainingResult, config: TrainingConfig, spec: Featu
     """Logs params, per-epoch metrics, final metrics, learning curve, config and the model to the ACTIVE run.
 
     Returns the logged model's ModelInfo (model_uri and model_id, to register). The model is pickled
-    (serialization_format='pickle') so that loading gives back a FraudNet that export_onnx accepts.
+    (serialization_format='pickle') so that loading gives back a TabularNet that export_onnx accepts.
     """
     mlflow.log_params({**config.flat_params(), "feature_definition_hash": spec.definition_hash()})
     mlflow.log_params({f"data.{k}": v for k, v in result.data.items()})
@@ -128,12 +122,11 @@ def log_training_run(result: TrainingResult, config: TrainingConfig, spec: Featu
     mlflow.log_artifact(str(result.curve_path))
     mlflow.log_dict(config.to_dict(), CONFIG_ARTIFACT)
     mlflow.log_dict(asdict(result), RESULT_ARTIFACT)
-    numeric, categorical = contract_inputs(spec, 2)
     info = mlflow.pytorch.log_model(
         result.load_model(),
         name=MODEL_ARTIFACT,
         signature=model_signature(spec),
-        input_example={INPUT_NUMERIC: numeric, INPUT_CATEGORICAL: categorical},
+        input_example=example_inputs(spec, 2),
         serialization_format="pickle",
         extra_files=[str(result.spec_path)],
         # Explicit requirements: MLflow's inference re-imports the model in a subprocess (~40 s on 2 cores).
@@ -228,9 +221,9 @@ def rollback(client: MlflowClient, name: str, reason: str = "manual rollback") -
 
 
 def load_registered_model(name: str, alias_or_version: str = CHAMPION, tracking_uri: str | None = None) -> LoadedModel:
-    """Downloads a registered version (by alias such as 'champion', or by number) as a FraudNet plus its spec.
+    """Downloads a registered version (by alias such as 'champion', or by number) as a TabularNet plus its spec.
 
-    Serving: `load_registered_model('fraud-model').net` then `training.export.export_onnx(net, spec, path)`.
+    Serving: `load_registered_model(name).net`, then `serving.onnx_export.export_onnx` with `contract_config`.
     """
     client = MlflowClient(tracking_uri=tracking_uri)
     if str(alias_or_version).isdigit():

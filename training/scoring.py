@@ -1,4 +1,4 @@
-"""Scores with a FraudNet: from encoded splits or straight from a DataFrame laid out by a FeatureSpec."""
+"""Scores with a TabularNet: from encoded splits or straight from a DataFrame laid out by a FeatureSpec."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from domain.spec import FeatureSpec
-from training.model import FraudNet
+from features.spec import FeatureSpec
+from training.model import TabularNet
 from training.training_data import EncodedSplit, encode_frame
 
 
@@ -25,7 +25,7 @@ def score_arrays(net: torch.nn.Module, numeric: np.ndarray, categorical: np.ndar
     return np.concatenate(scores) if scores else np.zeros(0, dtype=np.float32)
 
 
-def score_split(net: FraudNet, split: EncodedSplit) -> np.ndarray:
+def score_split(net: TabularNet, split: EncodedSplit) -> np.ndarray:
     return score_arrays(net, split.numeric, split.categorical)
 
 

@@ -7,7 +7,7 @@ import importlib
 import json
 from pathlib import Path
 
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 
 SPEC_FILE_NAME = "feature_spec.json"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 
 
 def synthetic_spec(n_numeric: int = 4, vocabularies: dict[str, tuple[str, ...]] | None = None) -> FeatureSpec:

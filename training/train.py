@@ -1,4 +1,4 @@
-"""Trains a FraudNet with Lightning, on one process or with DDP: `python -m training.train --help`.
+"""Trains a TabularNet with Lightning, on one process or with DDP: `python -m training.train --help`.
 
 Multi-process runs re-execute this module (Lightning's subprocess launcher or torchrun),
 hence the __main__ guard. Rank 0 writes model.pt, result.json and learning_curve.png to --output.
@@ -20,12 +20,12 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 from training.config import TrainerConfig, TrainingConfig, load_config
 from training.datamodule import FraudDataModule, PreparedData, prepare_data
 from training.learning_curve import plot_learning_curve
 from training.metrics import fraud_metrics
-from training.model import FraudNet, build_model, load_model, save_model
+from training.model import TabularNet, build_model, load_model, save_model
 from training.module import FraudModule
 from training.scoring import score_split
 from training.spec_files import SPEC_FILE_NAME, resolve_spec, write_spec
@@ -69,7 +69,7 @@ class TrainingResult:
     def spec_path(self) -> Path:
         return Path(self.output_dir) / SPEC_FILE
 
-    def load_model(self) -> FraudNet:
+    def load_model(self) -> TabularNet:
         return load_model(self.model_path)
 
     def save(self) -> Path:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 from training.config import SplitConfig
 
 
@@ -135,7 +135,7 @@ def split_by_time(frame: pd.DataFrame, spec: FeatureSpec, split: SplitConfig) ->
 
 
 def encode_categories(vocabulary: tuple[str, ...], values: pd.Series) -> np.ndarray:
-    """Vectorised domain.spec.encode_categorical: 1..n for vocabulary values, 0 for anything else (None included)."""
+    """Vectorised features.spec.encode_categorical: 1..n for vocabulary values, 0 for anything else (None included)."""
     codes = pd.Categorical(values, categories=list(vocabulary)).codes.astype(np.int64)
     return codes + 1
 

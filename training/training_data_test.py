@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from domain.spec import encode_categorical
+from features.spec import encode_categorical
 from training.config import SplitConfig
 from training.synthetic import synthetic_frame, synthetic_spec
 from training.training_data import (

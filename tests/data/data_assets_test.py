@@ -14,12 +14,12 @@ from assets.data_assets import (
     raw_transactions,
     validated_transactions,
 )
-from assets.ingestion.json_records import encode_rows
-from assets.ingestion.kafka_producer import ensure_topic, send_raw, stream_table
-from assets.lake_stages import history_days
+from dataplane.ingestion.json_records import encode_rows
+from dataplane.ingestion.kafka_producer import ensure_topic, send_raw, stream_table
+from dataplane.lake_stages import history_days
 from domain.features import FRAUD_FEATURES
 from domain.generator import GeneratorConfig, Population, generate_day, with_scenario, write_history
-from domain.online_store import SqliteStateStore
+from features.online_store import SqliteStateStore
 
 CONFIG = GeneratorConfig(n_cards=300, n_merchants=100, days=5, seed=21, label_delay_days=1.0)
 

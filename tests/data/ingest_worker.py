@@ -6,7 +6,7 @@ import os
 import signal
 from pathlib import Path
 
-from assets.ingestion.kafka_sink import IngestSettings, ParquetOffsetSink, ingest
+from dataplane.ingestion.kafka_sink import IngestSettings, ParquetOffsetSink, ingest
 from domain.schema import TRANSACTION_ARROW_SCHEMA
 
 

@@ -8,8 +8,8 @@ from collections import Counter
 import pyarrow.compute as pc
 import pytest
 
-from assets.ingestion.kafka_producer import ensure_topic, send_raw, stream_table
-from assets.ingestion.kafka_sink import ERROR_COLUMN, ParquetOffsetSink, valid_rows
+from dataplane.ingestion.kafka_producer import ensure_topic, send_raw, stream_table
+from dataplane.ingestion.kafka_sink import ERROR_COLUMN, ParquetOffsetSink, valid_rows
 from domain.generator import GeneratorConfig, Population, generate_day
 
 WORKER = os.path.join(os.path.dirname(__file__), "ingest_worker.py")

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from assets.ingestion.live_stream import LiveStream, run_live_stream, stream_live
 from domain.generator import GeneratorConfig, Population, generate_day, scenario_preset
+from domain.live_stream import LiveStream, run_live_stream, stream_live
 
 WORLD = {"seed": 13, "n_cards": 2_000, "n_merchants": 300}
 
@@ -122,7 +122,7 @@ def test_a_quality_break_continues_the_stream_and_drains_its_labels(kafka_servic
 
 def test_the_command_streams_prints_progress_and_a_summary(kafka_service):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    command = [sys.executable, "-m", "assets.ingestion.live_stream"]
+    command = [sys.executable, "-m", "domain.live_stream"]
     done = subprocess.run(
         command
         + ["--bootstrap-servers", kafka_service.bootstrap_servers, "--rate", "1000", "--seconds", "0.5"]

@@ -7,13 +7,13 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from assets.point_in_time_features import TrainingWindow, compute_features, deduplicate_labels, training_set
-from domain.feature_definitions import Categorical, IsNew, LabelRate, PriorStat, SecondsSinceLast, WindowAggregate
 from domain.features import FRAUD_CATEGORICAL_DEFINITIONS, FRAUD_FEATURE_DEFINITIONS, FRAUD_FEATURES
 from domain.generator import GeneratorConfig, generate
-from domain.online_features import OnlineFeatureEngine, replay
 from domain.schema import LABEL_ARROW_SCHEMA, TRANSACTION_ARROW_SCHEMA
-from domain.spec import FeatureSpec
+from features.definitions import Categorical, IsNew, LabelRate, PriorStat, SecondsSinceLast, WindowAggregate
+from features.online_engine import OnlineFeatureEngine, replay
+from features.point_in_time import TrainingWindow, compute_features, deduplicate_labels, training_set
+from features.spec import FeatureSpec
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 NUMERIC = (

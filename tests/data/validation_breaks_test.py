@@ -3,7 +3,7 @@
 import pyarrow.parquet as pq
 import pytest
 
-from assets.lake_stages import validate_to_lake
+from dataplane.lake_stages import validate_to_lake
 from domain.generator import QUALITY_BREAKS, GeneratorConfig, Scenario, write_history
 from domain.schema import TRANSACTION_ARROW_SCHEMA, transaction_schema
 

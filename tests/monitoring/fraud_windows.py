@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from domain.generator import GeneratorConfig, Population, generate_day
-from domain.spec import FeatureSpec
 from domain.vocabulary import CATEGORIES, CHANNELS, COUNTRIES
+from features.spec import FeatureSpec
 
 WINDOW_SPEC = FeatureSpec(
     entity_id="transaction_id",

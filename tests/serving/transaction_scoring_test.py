@@ -6,7 +6,7 @@ import time
 import numpy as np
 from kafka import KafkaConsumer, TopicPartition
 
-from domain.spec import encode_categorical
+from features.spec import encode_categorical
 from serving.ort_session import session
 from tests.serving.fake_online_features import SPEC, features
 from tests.serving.serving_harness import ServerProcess, add_version, infer_body, wait_until

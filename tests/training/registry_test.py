@@ -12,8 +12,9 @@ from mlflow.tracking import MlflowClient
 
 from assets.mlflow_tracking import MlflowTracking, MlflowUnavailableError
 from assets.model_training import TRAINING_RETRY_POLICY, FraudModelConfig, fraud_model
+from serving.model_config import contract_config
+from serving.onnx_export import check_parity, export_onnx
 from training.config import load_config
-from training.export import export_onnx
 from training.learning_curve import plot_learning_curve
 from training.model import build_model, save_model
 from training.registry import (
@@ -37,7 +38,7 @@ CONFIG = load_config("tiny")
 
 
 def _result(directory, seed) -> TrainingResult:
-    """A TrainingResult with real files for an untrained FraudNet (the registry does not care how it was trained)."""
+    """A TrainingResult with real files for an untrained TabularNet (the registry does not care how it was trained)."""
     directory.mkdir(parents=True)
     torch.manual_seed(seed)
     save_model(build_model(SPEC, CONFIG.model), directory / "model.pt")
@@ -115,15 +116,15 @@ def test_cli_help_is_readable_and_errors_are_clear(mlflow_service):
     assert missing.returncode == 2 and "error:" in missing.stderr
 
 
-def test_champion_loads_back_as_a_fraudnet_that_exports_to_onnx(client, tmp_path):
+def test_champion_loads_back_as_a_network_that_exports_to_onnx(client, tmp_path):
     name = "serving-model"
     version = _register(client, name, tmp_path, 7)
     set_champion(client, name, version.version, "first", "test")
     loaded = load_registered_model(name)  # alias champion by default
     assert loaded.version == version.version and loaded.spec == SPEC
     assert loaded.tags["feature_definition_hash"] == SPEC.definition_hash()
-    report = export_onnx(loaded.net, loaded.spec, tmp_path / "model.onnx", exporter="torchscript")
-    assert report.max_abs_diff < 1e-5
+    path = export_onnx(loaded.net, contract_config(name, loaded.spec), tmp_path / "model.onnx")
+    assert check_parity(loaded.net, loaded.spec, path) < 1e-5
 
 
 def test_a_version_whose_alias_cannot_be_set_is_deleted_again(client, tmp_path, monkeypatch):

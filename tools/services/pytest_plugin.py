@@ -39,7 +39,7 @@ def prometheus_service(tmp_path_factory):
 @pytest.fixture(scope="session")
 def spark():
     """A local SparkSession (2 threads, 4 shuffle partitions, 127.0.0.1), one per test process."""
-    from assets.spark_session import local_spark
+    from dataplane.spark_session import local_spark
 
     session = local_spark()
     yield session

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from domain.feature_definitions import (
+from features.definitions import (
     Categorical,
     IsNew,
     LabelRate,
@@ -25,7 +25,7 @@ from domain.feature_definitions import (
     TimePart,
     WindowAggregate,
 )
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 
 _US = "_event_us"
 
@@ -72,7 +72,9 @@ def _numeric(feature: NumericFeature) -> Column | None:
     raise TypeError(f"unknown feature kind {type(feature).__name__}")
 
 
-def _label_rate(feature: LabelRate, events: DataFrame, labels: DataFrame, id_column: str) -> DataFrame:
+def _label_rate(
+    feature: LabelRate, events: DataFrame, labels: DataFrame, id_column: str, label_column: str
+) -> DataFrame:
     """id -> smoothed rate from a merged stream of transactions (+1 event) and label arrivals (+value positive)."""
     stream = events.select(
         F.col(id_column).alias("_id"),
@@ -87,7 +89,7 @@ def _label_rate(feature: LabelRate, events: DataFrame, labels: DataFrame, id_col
         F.col(feature.entity).alias("_entity"),
         F.unix_micros("label_time").alias(_US),
         F.lit(0.0).alias("_events"),
-        F.col("is_fraud").cast("double").alias("_positives"),
+        F.col(label_column).cast("double").alias("_positives"),
         F.lit(False).alias("_query"),
     )
     window = Window.partitionBy("_entity").orderBy(_US).rangeBetween(Window.unboundedPreceding, -1)
@@ -111,7 +113,7 @@ def compute_features(
 ) -> DataFrame:
     """One row per transaction: id, event time, every numeric feature (double) and categorical (string), point-in-time.
 
-    `labels` has (id, label_time, is_fraud), one row per id (de-duplicated upstream).
+    `labels` has (id, label_time, the spec's label), one row per id (de-duplicated upstream).
     """
     missing = [f.name for f in numeric if f.name not in spec.numeric] + [
         f.name for f in categorical if f.name not in spec.categorical
@@ -130,7 +132,9 @@ def compute_features(
     features = events.select(*columns)
     for feature in numeric:
         if isinstance(feature, LabelRate):
-            features = features.join(_label_rate(feature, events, labels, spec.entity_id), spec.entity_id, "left")
+            features = features.join(
+                _label_rate(feature, events, labels, spec.entity_id, spec.label), spec.entity_id, "left"
+            )
     return features.select(spec.entity_id, spec.timestamp, *spec.numeric, *spec.categorical)
 
 
@@ -147,7 +151,7 @@ class TrainingWindow:
 def training_set(features: DataFrame, labels: DataFrame, spec: FeatureSpec, window: TrainingWindow) -> DataFrame:
     """Features with the label known at the cutoff (1 if a positive arrived by then, else 0); young rows dropped."""
     known = labels.where(F.col("label_time") <= F.lit(window.cutoff)).select(
-        F.col(spec.entity_id), F.col("is_fraud").cast("int").alias("_known")
+        F.col(spec.entity_id), F.col(spec.label).cast("int").alias("_known")
     )
     newest = window.cutoff - window.label_maturity
     return (

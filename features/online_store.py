@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Protocol
 
-from domain.online_features import EntityState
+from features.online_engine import EntityState
 
 
 class StateStore(Protocol):

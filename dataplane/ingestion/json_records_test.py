@@ -3,7 +3,7 @@
 import pyarrow as pa
 import pytest
 
-from assets.ingestion.json_records import RecordDecoder, _decode_all_valid, decode_batch, encode_rows
+from dataplane.ingestion.json_records import RecordDecoder, _decode_all_valid, decode_batch, encode_rows
 
 SCHEMA = pa.schema([("id", pa.string()), ("at", pa.timestamp("us", tz="UTC")), ("x", pa.float64()), ("n", pa.int8())])
 

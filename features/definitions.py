@@ -1,8 +1,8 @@
 """Declarative feature kinds: one definition that the Spark batch engine and the online engine both interpret.
 
 A feature is data (its kind, the entity it is keyed by, its window), never code
-twice: `assets/features/spark_features.py` compiles each kind into Spark window
-expressions for training sets and `domain/online_features.py` evaluates the same
+twice: `features/point_in_time.py` compiles each kind into Spark window
+expressions for training sets and `features/online_engine.py` evaluates the same
 kind from an entity's stored state at request time. Every kind is point-in-time:
 the value at time t uses only events strictly before t, and label-based kinds
 use only labels that had arrived strictly before t.

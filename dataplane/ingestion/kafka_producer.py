@@ -10,7 +10,7 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from assets.ingestion.json_records import encode_rows
+from dataplane.ingestion.json_records import encode_rows
 
 
 @dataclass(frozen=True)

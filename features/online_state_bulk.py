@@ -1,6 +1,6 @@
 """Online entity states for a whole history at once, column-wise (numpy + Arrow), equal to replaying it event by event.
 
-`replay` in `domain/online_features.py` folds events one at a time in Python: exact, and far too slow for millions
+`replay` in `features/online_engine.py` folds events one at a time in Python: exact, and far too slow for millions
 of rows. Every field of `EntityState` is a group statistic once the events are sorted by (entity key, time):
 counts and moment sums per key, the latest and previous distinct times, the events still inside the longest
 window, the first time each novelty value was seen, and the label counter's totals at the as-of time. This module
@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from domain.online_features import EntityState, OnlineFeatureEngine
+from features.online_engine import EntityState, OnlineFeatureEngine
 
 
 @dataclass(frozen=True)
@@ -77,15 +77,17 @@ def bulk_states(
     id_column: str,
     as_of_us: int | None = None,
     label_time_column: str = "label_time",
-    label_value_column: str = "is_fraud",
+    label_value_column: str | None = None,
     time_column: str = "event_time",
 ) -> BulkStates:
     """The state of every entity key after all events (and label arrivals) at or before `as_of_us` (default: newest
     event), the same as `replay` builds, without a Python loop over events.
 
     `events` needs the time column, every entity column and the columns the features read (plus `id_column` when
-    labels are given); `labels` has id, arrival time and value, one row per arrival.
+    labels are given); `labels` has id, arrival time and value (`label_value_column`), one row per arrival.
     """
+    if labels is not None and label_value_column is None:
+        raise ValueError("bulk_states: labels were given without label_value_column (the spec's label)")
     needed = {time_column, *engine.entities}
     for needs in engine.needs.values():
         needed.update(needs.window_columns, needs.moment_columns, needs.novelty_columns)

@@ -1,6 +1,6 @@
 """The online feature engine: stored entity state + one raw event -> feature vector, in pure Python.
 
-It interprets the same declarations (`domain/feature_definitions.py`) that the Spark
+It interprets the same declarations (`features/definitions.py`) that the Spark
 batch engine compiles, with the same point-in-time rule: at time t only events
 (and label arrivals) strictly before t count, including other events at exactly t.
 Serving imports this module; it needs neither Spark nor pandas.
@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from domain.feature_definitions import (
+from features.definitions import (
     Categorical,
     IsNew,
     LabelRate,

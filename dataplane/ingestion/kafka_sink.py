@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from assets.ingestion.json_records import ERROR_COLUMN, decode_batch
+from dataplane.ingestion.json_records import ERROR_COLUMN, decode_batch
 
 PARTITION_COLUMN = "_partition"
 OFFSET_COLUMN = "_offset"

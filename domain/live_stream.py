@@ -7,7 +7,7 @@ transaction sent, and each chargeback is sent as soon as that clock passes its a
 14-day mean delay with `label_delay_compression` to see labels within a short run). A chargeback therefore always
 follows its transaction, on one producer, so a consumer never sees a label before the payment it is about.
 
-Run `python -m assets.ingestion.live_stream --help`; from code, `stream_live(...)` returns the counts.
+Run `python -m domain.live_stream --help`; from code, `stream_live(...)` returns the counts.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from kafka import KafkaProducer
 
-from assets.ingestion.json_records import encode_rows
-from assets.ingestion.kafka_producer import ensure_topic
-from assets.ingestion.server_scoring import ScoringCounts, TransactionScorer
+from dataplane.ingestion.json_records import encode_rows
+from dataplane.ingestion.kafka_producer import ensure_topic
+from domain.gateway_client import ScoringCounts, TransactionScorer
 from domain.generator import SCENARIO_PRESETS, GeneratorConfig, Population, generate_day, scenario_preset
 from domain.schema import TRANSACTION_KEY
 
@@ -330,9 +330,9 @@ def parse_knobs(items: list[str]) -> dict[str, float]:
 
 
 def parser() -> argparse.ArgumentParser:
-    """The command line of `python -m assets.ingestion.live_stream`."""
+    """The command line of `python -m domain.live_stream`."""
     cli = argparse.ArgumentParser(
-        prog="python -m assets.ingestion.live_stream",
+        prog="python -m domain.live_stream",
         description=(
             "Stream live card transactions, and their chargebacks when they fall due, to Kafka at a steady rate. "
             "The stream continues the generated history (same seed, cards and merchants; simulated time goes on "

@@ -4,7 +4,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from assets.ingestion.kafka_sink import (
+from dataplane.ingestion.kafka_sink import (
     OFFSET_COLUMN,
     PARQUET_DICTIONARY_PAGE_LIMIT,
     PARTITION_COLUMN,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from domain.spec import FeatureSpec
+from features.spec import FeatureSpec
 
 
 def _spec(**overrides):
@@ -41,6 +41,6 @@ def test_hash_changes_with_any_part_of_the_definition():
 
 
 def test_encode_categorical_reserves_zero_for_unknown_values():
-    from domain.spec import encode_categorical
+    from features.spec import encode_categorical
 
     assert encode_categorical(("x", "y"), ["y", "x", "new", None]) == [2, 1, 0, 0]

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.feature_definitions import IsNew, LabelRate, PriorStat, SecondsSinceLast, WindowAggregate
-from domain.online_features import EntityState, OnlineFeatureEngine, replay
-from domain.online_store import SqliteStateStore
+from features.definitions import IsNew, LabelRate, PriorStat, SecondsSinceLast, WindowAggregate
+from features.online_engine import EntityState, OnlineFeatureEngine, replay
+from features.online_store import SqliteStateStore
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 ENGINE = OnlineFeatureEngine(

@@ -3,7 +3,7 @@
 import pandas as pd
 import pandera.pandas as pa_schema
 
-from assets.quarantine import validate_rows
+from dataplane.quarantine import validate_rows
 
 SCHEMA = pa_schema.DataFrameSchema(
     {

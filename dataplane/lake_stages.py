@@ -20,19 +20,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from assets.ingestion.json_records import ERROR_COLUMN, RAW_COLUMN
-from assets.ingestion.kafka_sink import (
+from dataplane.ingestion.json_records import ERROR_COLUMN, RAW_COLUMN
+from dataplane.ingestion.kafka_sink import (
     KAFKA_TIME_COLUMN,
     OFFSET_COLUMN,
     PARQUET_DICTIONARY_PAGE_LIMIT,
     PARTITION_COLUMN,
     ParquetOffsetSink,
 )
-from assets.quarantine import REASON_COLUMN, RULE_COLUMN, validate_rows
-from domain.online_features import OnlineFeatureEngine
-from domain.online_state_bulk import bulk_states
-from domain.online_store import SqliteStateStore
-from domain.schema import validation_frame
+from dataplane.quarantine import REASON_COLUMN, RULE_COLUMN, validate_rows
+from dataplane.validation_frame import validation_frame
+from features.online_engine import OnlineFeatureEngine
+from features.online_state_bulk import bulk_states
+from features.online_store import SqliteStateStore
+from features.spec import FeatureSpec
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KAFKA_COLUMNS = (ERROR_COLUMN, RAW_COLUMN, PARTITION_COLUMN, OFFSET_COLUMN, KAFKA_TIME_COLUMN)
@@ -203,12 +204,12 @@ def build_online_state(
     transactions: Path,
     labels: Path,
     store: SqliteStateStore,
-    id_column: str,
-    definition_hash: str,
+    spec: FeatureSpec,
 ) -> dict[str, int]:
     """Builds every entity's online state from validated transactions and label arrivals up to the newest
     transaction, column-wise (the same states an event-by-event replay ends with), and stores them."""
-    needed = {"event_time", id_column, *engine.entities}
+    id_column = spec.entity_id
+    needed = {spec.timestamp, id_column, *engine.entities}
     for needs in engine.needs.values():
         needed.update(needs.window_columns, needs.moment_columns, needs.novelty_columns)
     files = parquet_files(transactions)
@@ -221,11 +222,13 @@ def build_online_state(
         [pq.read_table(p, columns=columns, read_dictionary=text) for p in files], promote_options="permissive"
     )
     label_table = pq.read_table(Path(labels) / "labels.parquet")
-    built = bulk_states(engine, events, label_table, id_column)
+    built = bulk_states(
+        engine, events, label_table, id_column, label_value_column=spec.label, time_column=spec.timestamp
+    )
     for entity, by_key in built.states.items():
         store.put_many(entity, by_key)
     as_of = "" if built.as_of_us is None else str(_EPOCH + timedelta(microseconds=built.as_of_us))
     store.set_meta("as_of", as_of)
     store.set_meta("labels_used", str(built.labels_used))
-    store.set_meta("definition_hash", definition_hash)
+    store.set_meta("definition_hash", spec.definition_hash())
     return {entity: len(by_key) for entity, by_key in built.states.items()}

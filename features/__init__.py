@@ -1,0 +1,1 @@
+"""Feature machinery: the FeatureSpec contract, declarative feature kinds, Spark point-in-time and online engines."""
