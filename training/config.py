@@ -99,10 +99,15 @@ class TrainerConfig:
     """Lightning's progress bar on the command line (turned off when Dagster captures the output)."""
     select_best_epoch: bool = True
     """Keep the weights of the epoch with the best validation PR-AUC rather than those of the last epoch."""
+    strategy: str = "auto"
+    """'auto' = DDP whenever more than one process takes part, else one plain process; 'ddp' = DDP even for one
+    process (NCCL on a GPU, gloo on CPU), which runs the multi-GPU code path on a single device."""
 
     def __post_init__(self) -> None:
         if self.accelerator not in ("auto", "cpu", "gpu", "cuda"):
             raise ValueError(f"accelerator must be auto, cpu or gpu, got {self.accelerator!r}")
+        if self.strategy not in ("auto", "ddp"):
+            raise ValueError(f"strategy must be auto or ddp, got {self.strategy!r}")
         if self.devices < 1 or self.num_nodes < 1:
             raise ValueError("devices and num_nodes must be at least 1")
 

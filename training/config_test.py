@@ -5,7 +5,7 @@ import pytest
 from training.config import builtin_configs, config_from_dict, load_config, save_config
 
 
-@pytest.mark.parametrize("name", ["tiny", "full"])
+@pytest.mark.parametrize("name", ["tiny", "full", "large"])
 def test_builtin_configs_load(name):
     config = load_config(name)
     assert config.name == name
@@ -17,7 +17,11 @@ def test_tiny_is_small_and_cpu_only_full_uses_auto_accelerator():
     assert tiny.trainer.accelerator == "cpu" and tiny.optim.epochs <= 3
     assert full.trainer.accelerator == "auto" and full.trainer.precision == "auto"
     assert sum(full.model.hidden_sizes) > sum(tiny.model.hidden_sizes)
-    assert set(builtin_configs()) >= {"tiny", "full"}
+    assert set(builtin_configs()) >= {"tiny", "full", "large"}
+    large = load_config("large")
+    assert (
+        sum(large.model.hidden_sizes) > sum(full.model.hidden_sizes) and large.optim.batch_size > full.optim.batch_size
+    )
 
 
 def test_save_then_load_round_trips(tmp_path):

@@ -112,7 +112,7 @@ def trainer_settings(trainer: TrainerConfig) -> dict:
         "accelerator": accelerator,
         "devices": trainer.devices,
         "num_nodes": trainer.num_nodes,
-        "strategy": "ddp" if trainer.world_size > 1 else "auto",
+        "strategy": "ddp" if trainer.world_size > 1 or trainer.strategy == "ddp" else "auto",
         "precision": resolve_precision(trainer.precision, accelerator),
         "deterministic": trainer.deterministic,
         "enable_progress_bar": trainer.enable_progress_bar,

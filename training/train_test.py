@@ -89,3 +89,7 @@ def test_cpu_never_pretends_to_mixed_precision_or_gpu():
         expected = "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
         assert settings["precision"] == expected
     assert trainer_settings(load_config("tiny").with_trainer(devices=2).trainer)["strategy"] == "ddp"
+    assert trainer_settings(load_config("tiny").trainer)["strategy"] == "auto"
+    assert trainer_settings(load_config("tiny").with_trainer(strategy="ddp").trainer)["strategy"] == "ddp"
+    with pytest.raises(ValueError, match="strategy must be auto or ddp"):
+        load_config("tiny").with_trainer(strategy="fsdp")
