@@ -20,12 +20,12 @@ from pydantic import Field
 
 from assets.data_assets import KafkaResource, LakeResource
 from assets.mlflow_tracking import MlflowTracking
+from assets.model_catalog import MODEL
 from assets.model_training import DEFAULT_MODEL_NAME, image_markdown
 from assets.runs_in_flight import in_flight_run
 from assets.stack_environment import STACK
 from dataplane.ingestion.kafka_sink import IngestSettings, ParquetOffsetSink, ingest
 from dataplane.ingestion.recent_records import KafkaUnavailableError, check_reachable, read_recent
-from domain.features import FRAUD_DRIFT_EXEMPT, FRAUD_FEATURES
 from monitoring.drift_plot import plot_drift_report
 from monitoring.drift_report import DriftThresholds, evaluate_drift
 from monitoring.feedback_join import join_labels, quality_by_version
@@ -40,7 +40,7 @@ GROUP = "monitoring"
 RETRAINING_TAG = "flywheel/retraining"
 """Tag of every retraining run, whoever requested it: the shared in-flight check and cooldown look for it."""
 TRAINING_SET = dg.AssetKey("training_set")
-FRAUD_MODEL = dg.AssetKey("fraud_model")
+TRAINED_MODEL = dg.AssetKey("fraud_model")
 MODEL_EVALUATION = dg.AssetKey("model_evaluation")
 SERVING_ENGINE = dg.AssetKey("serving_engine")
 DEPLOYMENT = dg.AssetKey("deployment")
@@ -54,7 +54,7 @@ RETRAINING_ASSETS = [
     dg.AssetKey("validated_transactions"),
     dg.AssetKey("transaction_features"),
     TRAINING_SET,
-    FRAUD_MODEL,
+    TRAINED_MODEL,
     MODEL_EVALUATION,
     dg.AssetKey("drift_reference"),
 ]
@@ -75,16 +75,25 @@ class LoopResource(dg.ConfigurableResource):
 
     model_name: str = Field(default=DEFAULT_MODEL_NAME, description="Registered model the loop watches.")
     predictions_topic: str = Field(default="predictions", description="Kafka topic of the server's prediction log.")
-    window_rows: int = Field(default=2000, description="Rows per drift window (and per calibration window).")
+    window_rows: int = Field(
+        default=MODEL.drift.window_rows, description="Rows per drift window (and per calibration window)."
+    )
     drift_exempt: list[str] = Field(
-        default=list(FRAUD_DRIFT_EXEMPT), description="Features left out of drift statistics (time-cumulative ones)."
+        default=list(MODEL.drift.exempt), description="Features left out of drift statistics (time-cumulative ones)."
     )
-    false_alarm_rate: float = Field(default=0.01, description="Share of no-drift windows allowed to alarm.")
+    false_alarm_rate: float = Field(
+        default=MODEL.drift.false_alarm_rate, description="Share of no-drift windows allowed to alarm."
+    )
     label_maturity_hours: float = Field(
-        default=24 * 7, description="Age after which an unlabeled prediction counts as a negative."
+        default=MODEL.label_maturity.total_seconds() / 3600,
+        description="Age after which an unlabeled prediction counts as a negative.",
     )
-    cooldown_minutes: float = Field(default=360.0, description="Minimum time between two retraining requests.")
-    daily_budget: int = Field(default=2, description="Retraining requests allowed per UTC day (the cost guard).")
+    cooldown_minutes: float = Field(
+        default=MODEL.budget.cooldown_minutes, description="Minimum time between two retraining requests."
+    )
+    daily_budget: int = Field(
+        default=MODEL.budget.daily_runs, description="Retraining requests allowed per UTC day (the cost guard)."
+    )
     clear_ticks: int = Field(default=3, description="Quiet ticks in a row that close a drift episode.")
     confirm_ticks: int = Field(
         default=2, description="Alarming ticks in a row that open a drift episode (debounces false alarms)."
@@ -124,7 +133,7 @@ def _versions_needing_reference(
     champion when it has no readable reference (registered outside Dagster, or profiled by an older format)."""
     from training.registry import CHAMPION, alias_version
 
-    trained = instance.get_latest_materialization_event(FRAUD_MODEL)
+    trained = instance.get_latest_materialization_event(TRAINED_MODEL)
     newest = None
     metadata = trained.asset_materialization.metadata if trained is not None else {}
     if "model_version" in metadata and metadata["registered_model"].value == loop.model_name:
@@ -175,7 +184,7 @@ def _reference_files(model, frame: pd.DataFrame, loop: LoopResource) -> tuple[di
     return files, {"profile_rows": half, "calibration_window_rows": window_rows}
 
 
-@dg.asset(group_name=GROUP, deps=[FRAUD_MODEL, MODEL_EVALUATION], code_version="2", kinds={"mlflow"})
+@dg.asset(group_name=GROUP, deps=[TRAINED_MODEL, MODEL_EVALUATION], code_version="2", kinds={"mlflow"})
 def drift_reference(
     context: dg.AssetExecutionContext, loop: LoopResource, mlflow_tracking: MlflowTracking
 ) -> dg.MaterializeResult:
@@ -353,7 +362,7 @@ def _retrain_result(
 )
 def drift_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource, loop: LoopResource):
     """Drift of recent served features and scores against the serving version's reference; retrains per episode."""
-    spec = FRAUD_FEATURES
+    spec = MODEL.spec
     try:
         records = read_recent(kafka.bootstrap_servers, loop.predictions_topic, loop.window_rows)
     except KafkaUnavailableError as error:
@@ -458,7 +467,7 @@ def label_feedback_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResou
 )
 def retraining_fallback_schedule(context: dg.ScheduleEvaluationContext):
     """Retrains when nothing else has for `max_model_age_days` (default 7): the fallback of the sensors."""
-    event = context.instance.get_latest_materialization_event(FRAUD_MODEL)
+    event = context.instance.get_latest_materialization_event(TRAINED_MODEL)
     max_age = timedelta(days=7)
     if event is not None and datetime.fromtimestamp(event.timestamp, UTC) > context.scheduled_execution_time - max_age:
         return dg.SkipReason(f"fraud_model is younger than {max_age.days} days")

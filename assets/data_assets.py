@@ -12,6 +12,7 @@ import dagster as dg
 from pydantic import Field
 from pyspark.sql import functions as F
 
+from assets.model_catalog import MODEL
 from assets.runs_in_flight import in_flight_run
 from assets.stack_environment import STACK
 from dataplane.ingestion.kafka_sink import IngestReport, IngestSettings, ParquetOffsetSink, ingest
@@ -26,7 +27,6 @@ from dataplane.lake_stages import (
     validate_to_lake,
 )
 from dataplane.spark_session import SparkSettings, local_spark
-from domain.features import FRAUD_CATEGORICAL_DEFINITIONS, FRAUD_FEATURE_DEFINITIONS, FRAUD_FEATURES
 from domain.schema import LABEL_ARROW_SCHEMA, TRANSACTION_ARROW_SCHEMA, transaction_schema
 from features.online_engine import OnlineFeatureEngine
 from features.online_store import SqliteStateStore, build_and_publish
@@ -261,7 +261,7 @@ def chargeback_labels(kafka: KafkaResource, lake: LakeResource) -> dg.Materializ
     sink = lake.path("stream", "chargebacks")
     report = kafka.consume(kafka.labels_topic, sink, LABEL_ARROW_SCHEMA)
     out = lake.path("labels", "chargebacks")
-    counts = collect_labels(lake.history("chargebacks"), sink, out, LABEL_ARROW_SCHEMA, FRAUD_FEATURES.entity_id)
+    counts = collect_labels(lake.history("chargebacks"), sink, out, LABEL_ARROW_SCHEMA, MODEL.spec.entity_id)
     return dg.MaterializeResult(
         metadata={
             **counts,
@@ -279,15 +279,13 @@ def transaction_features(lake: LakeResource, spark: SparkResource) -> dg.Materia
     session = spark.session()
     transactions = session.read.parquet(str(lake.path("validated", "transactions")))
     labels = session.read.parquet(str(lake.path("labels", "chargebacks")))
-    features = compute_features(
-        transactions, labels, FRAUD_FEATURE_DEFINITIONS, FRAUD_CATEGORICAL_DEFINITIONS, FRAUD_FEATURES
-    )
+    features = compute_features(transactions, labels, MODEL.numeric_features, MODEL.categorical_features, MODEL.spec)
     out = lake.path("features", "transactions")
     features.write.mode("overwrite").parquet(str(out))
     rows = session.read.parquet(str(out)).count()
     return dg.MaterializeResult(
-        metadata={"rows": rows, "path": str(out), "feature_definition_hash": FRAUD_FEATURES.definition_hash()},
-        data_version=dg.DataVersion(f"{FRAUD_FEATURES.definition_hash()}-{fingerprint(out)}"),
+        metadata={"rows": rows, "path": str(out), "feature_definition_hash": MODEL.spec.definition_hash()},
+        data_version=dg.DataVersion(f"{MODEL.spec.definition_hash()}-{fingerprint(out)}"),
     )
 
 
@@ -300,36 +298,36 @@ def training_set(config: TrainingSetConfig, lake: LakeResource, spark: SparkReso
     cutoff = (
         datetime.fromisoformat(config.cutoff)
         if config.cutoff
-        else features.agg(F.max(FRAUD_FEATURES.timestamp)).collect()[0][0]
+        else features.agg(F.max(MODEL.spec.timestamp)).collect()[0][0]
     )
     window = TrainingWindow(cutoff=cutoff, label_maturity=timedelta(hours=config.label_maturity_hours))
     out = lake.path("training_set")
     training_set_frame = training_set_builder(features, labels, window)
     training_set_frame.write.mode("overwrite").parquet(str(out))
     written = session.read.parquet(str(out))
-    counts = written.agg(F.count("*").alias("rows"), F.sum(FRAUD_FEATURES.label).alias("positives")).collect()[0]
+    counts = written.agg(F.count("*").alias("rows"), F.sum(MODEL.spec.label).alias("positives")).collect()[0]
     return dg.MaterializeResult(
         metadata={
             "rows": counts["rows"],
             "positives": int(counts["positives"] or 0),
             "cutoff": str(cutoff),
             "path": str(out),
-            "feature_definition_hash": FRAUD_FEATURES.definition_hash(),
+            "feature_definition_hash": MODEL.spec.definition_hash(),
         },
-        data_version=dg.DataVersion(f"{FRAUD_FEATURES.definition_hash()}-{fingerprint(out)}"),
+        data_version=dg.DataVersion(f"{MODEL.spec.definition_hash()}-{fingerprint(out)}"),
     )
 
 
 def training_set_builder(features, labels, window: TrainingWindow):
-    """The fraud training set (a plain function so that tests can build one without Dagster)."""
-    return build_training_set(features, labels, FRAUD_FEATURES, window)
+    """The declared model's training set (a plain function so that tests can build one without Dagster)."""
+    return build_training_set(features, labels, MODEL.spec, window)
 
 
 @dg.asset(group_name=GROUP, code_version="1", deps=[validated_transactions, chargeback_labels])
 def online_features(lake: LakeResource) -> dg.MaterializeResult:
     """Latest per-entity feature state (cards, merchants, categories) that serving reads at request time (SQLite)."""
     path = lake.path("online", "features.sqlite")
-    engine = OnlineFeatureEngine(FRAUD_FEATURE_DEFINITIONS, FRAUD_CATEGORICAL_DEFINITIONS)
+    engine = OnlineFeatureEngine(MODEL.numeric_features, MODEL.categorical_features)
 
     def build(store: SqliteStateStore) -> tuple[dict, str | None]:
         counts = build_online_state(
@@ -337,7 +335,7 @@ def online_features(lake: LakeResource) -> dg.MaterializeResult:
             lake.path("validated", "transactions"),
             lake.path("labels", "chargebacks"),
             store,
-            FRAUD_FEATURES,
+            MODEL.spec,
         )
         return counts, store.get_meta("as_of")
 
@@ -345,7 +343,7 @@ def online_features(lake: LakeResource) -> dg.MaterializeResult:
     counts, as_of = build_and_publish(path, build)
     return dg.MaterializeResult(
         metadata={"entities": counts, "as_of": as_of, "path": str(path), "bytes": path.stat().st_size},
-        data_version=dg.DataVersion(f"{FRAUD_FEATURES.definition_hash()}-{as_of}"),
+        data_version=dg.DataVersion(f"{MODEL.spec.definition_hash()}-{as_of}"),
     )
 
 

@@ -5,7 +5,8 @@ import pandas as pd
 from pydantic import Field
 
 from assets.mlflow_tracking import MlflowTracking
-from assets.model_training import DEFAULT_FEATURE_SPEC, DEFAULT_MODEL_NAME, fraud_model, locate_training_set
+from assets.model_catalog import MODEL
+from assets.model_training import DEFAULT_MODEL_NAME, fraud_model, locate_training_set
 from training.behaviour import BehaviourExpectations
 from training.config import config_from_dict
 from training.gate import (
@@ -30,29 +31,32 @@ from training.registry import (
 from training.spec_files import resolve_spec
 from training.training_data import read_training_set, split_by_time
 
-EVALUATION_EXPERIMENT = "fraud-model-evaluation"
-# Known fraud risk signals of the worked example (domain/features.py): the model must not lower the score
-# when they rise. The entity id (transaction_id) is always checked for invariance. A new device is deliberately not
-# on the list: the example's concept drift is fraud on the card's own device, and a model that adapts to it may
-# rightly lean less on device novelty; a gate that forbade that would keep the stale champion serving.
-FRAUD_RISK_SIGNALS = ("merchant_fraud_rate", "card_txn_count_1h")
+EVALUATION_EXPERIMENT = f"{MODEL.registered_model}-evaluation"
+GATE = MODEL.gate
+"""The declared gate: the primary metric, its margin, the floors and the risk directions (the entity id is always
+checked for invariance)."""
 
 
 class ModelEvaluationConfig(dg.Config):
     """Gate settings: margin over the champion, behavioural expectations and minimum quality."""
 
     registered_model_name: str = Field(default=DEFAULT_MODEL_NAME, description="MLflow registered model name")
-    feature_spec: str = Field(default=DEFAULT_FEATURE_SPEC, description="FeatureSpec (module:ATTRIBUTE or JSON)")
+    feature_spec: str | None = Field(default=None, description="Override of the declared FeatureSpec")
     training_set_path: str | None = Field(default=None, description="Override of the training set location")
-    primary_metric: str = Field(default="pr_auc", description="Metric the challenger must improve (higher = better)")
-    min_improvement: float = Field(default=0.005, description="Absolute margin over the champion's primary metric")
-    increasing: list[str] = Field(default=list(FRAUD_RISK_SIGNALS), description="Features that must raise risk")
-    decreasing: list[str] = Field(default_factory=list, description="Features that must lower risk")
+    primary_metric: str = Field(
+        default=GATE.primary_metric, description="Metric the challenger must improve (higher = better)"
+    )
+    min_improvement: float = Field(
+        default=GATE.min_improvement, description="Absolute margin over the champion's primary metric"
+    )
+    increasing: list[str] = Field(default=list(GATE.increasing), description="Features that must raise risk")
+    decreasing: list[str] = Field(default=list(GATE.decreasing), description="Features that must lower risk")
     invariant_columns: list[str] = Field(default_factory=list, description="Non-feature columns that must not matter")
     min_direction_share: float = Field(default=0.7, description="Share of rows that must move the expected way")
-    min_pr_auc: float = Field(default=0.05, description="Minimum holdout PR-AUC")
-    min_roc_auc: float = Field(default=0.6, description="Minimum holdout ROC-AUC")
-    max_ece: float = Field(default=0.2, description="Maximum holdout expected calibration error")
+    min_quality: dict[str, float] = Field(
+        default=dict(GATE.min_quality), description="Floors on holdout metrics (pr_auc, roc_auc, recall_at_fpr)"
+    )
+    max_ece: float = Field(default=GATE.max_ece, description="Maximum holdout expected calibration error")
 
     def gate(self, max_fpr: float) -> GateConfig:
         expectations = BehaviourExpectations(
@@ -60,7 +64,7 @@ class ModelEvaluationConfig(dg.Config):
             increasing=tuple(self.increasing),
             decreasing=tuple(self.decreasing),
             min_direction_share=self.min_direction_share,
-            min_quality={"pr_auc": self.min_pr_auc, "roc_auc": self.min_roc_auc},
+            min_quality=dict(self.min_quality),
             max_ece=self.max_ece,
         )
         return GateConfig(self.primary_metric, self.min_improvement, max_fpr, expectations)
@@ -94,7 +98,7 @@ def model_evaluation(
     training_config = config_from_dict(
         load_run_dict(challenger_version.run_id, CONFIG_ARTIFACT, mlflow_tracking.tracking_uri)
     )
-    spec = resolve_spec(config.feature_spec)
+    spec = resolve_spec(config.feature_spec) if config.feature_spec else MODEL.spec
     source = locate_training_set(context.instance, config.training_set_path)
     holdout = split_by_time(read_training_set(source.path, spec), spec, training_config.split).test
     gate = config.gate(training_config.recall_at_fpr)

@@ -7,6 +7,7 @@ from pydantic import Field
 
 from assets.deployment import deployment
 from assets.mlflow_tracking import MlflowTracking
+from assets.model_catalog import MODEL
 from assets.model_gate import model_evaluation
 from assets.model_training import DEFAULT_MODEL_NAME, locate_training_set
 from assets.stack_environment import STACK
@@ -18,7 +19,7 @@ from training.registry import CHAMPION, CONFIG_ARTIFACT, load_registered_model, 
 from training.training_data import encode_frame, read_training_set, split_by_time
 
 DEFAULT_BUILD_REPOSITORY = STACK.path("serving", "build")
-SERVED_MODEL_NAME = "fraud"
+SERVED_MODEL_NAME = MODEL.served_name
 
 
 class ServingEngineConfig(dg.Config):

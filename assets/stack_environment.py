@@ -35,6 +35,8 @@ class StackEnvironment:
     retrain_settle_seconds: int = 1800
     """How long a drift or quality episode must be open before its retraining is requested (FLYWHEEL_RETRAIN_SETTLE_S;
     the new regime must reach the training split, not only the holdout; demos compress time and use less)."""
+    models: str = "domain.models:MODELS"
+    """The model declarations the definitions are built from, as module:ATTRIBUTE (FLYWHEEL_MODELS)."""
     history_start: str = "2025-01-01"
     """First day (YYYY-MM-DD) of the history's daily partitions (FLYWHEEL_HISTORY_START; the generator's default
     start; a lake sets its own first day)."""
@@ -49,6 +51,7 @@ class StackEnvironment:
         "sensor_interval_seconds": "FLYWHEEL_SENSOR_INTERVAL_S",
         "retrain_settle_seconds": "FLYWHEEL_RETRAIN_SETTLE_S",
         "history_start": "FLYWHEEL_HISTORY_START",
+        "models": "FLYWHEEL_MODELS",
     }
 
     @classmethod

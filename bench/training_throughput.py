@@ -24,10 +24,10 @@ import torch
 
 from domain.features import FRAUD_FEATURES
 from training.config import TrainingConfig, load_config
-from training.datamodule import FraudDataModule, prepare_data, train_loader
+from training.datamodule import TrainingDataModule, prepare_data, train_loader
 from training.launch import run_training
+from training.lightning_module import ScoringModule
 from training.model import build_model
-from training.module import FraudModule
 from training.synthetic import write_synthetic_training_set
 
 
@@ -72,11 +72,11 @@ class EpochTimer(L.Callback):
 
 
 def lightning_loop(data, config: TrainingConfig) -> float:
-    """Samples/s of the best epoch after the first: FraudModule under L.Trainer (no validation, no logger)."""
+    """Samples/s of the best epoch after the first: ScoringModule under L.Trainer (no validation, no logger)."""
     torch.manual_seed(config.seed)
     net = build_model(FRAUD_FEATURES, config.model)
     net.set_normalisation(data.numeric_mean, data.numeric_std)
-    module = FraudModule(net, config.optim, data.pos_weight, config.recall_at_fpr)
+    module = ScoringModule(net, config.optim, data.pos_weight, config.recall_at_fpr)
     timer = EpochTimer()
     trainer = L.Trainer(
         accelerator="cpu",
@@ -90,7 +90,7 @@ def lightning_loop(data, config: TrainingConfig) -> float:
         use_distributed_sampler=False,
         callbacks=[timer],
     )
-    trainer.fit(module, datamodule=FraudDataModule(data, config.optim.batch_size, config.seed))
+    trainer.fit(module, datamodule=TrainingDataModule(data, config.optim.batch_size, config.seed))
     steps = len(data.train) // config.optim.batch_size
     return steps * config.optim.batch_size / min(timer.times[1:])
 
@@ -157,7 +157,7 @@ one torch thread per process.
 | loop | samples/s | vs raw loop |
 |---|---:|---:|
 | raw PyTorch (baseline) | {raw_best:,.0f} | 1.00 |
-| Lightning `FraudModule` + `Trainer` | {lit_best:,.0f} | {lit_best / raw_best:.3f} |
+| Lightning `ScoringModule` + `Trainer` | {lit_best:,.0f} | {lit_best / raw_best:.3f} |
 
 Lightning overhead: **{overhead:.1%}** (goal <= 5%). Lightning's cost is per step (hooks, optimiser closure,
 metric logging), so the ratio depends on the batch: run with `--batch 1024` to see it at a smaller batch.

@@ -1,6 +1,6 @@
 """Model quality on served rows whose labels have arrived, compared with the quality the version had at training.
 
-Concept drift (a new fraud pattern the model never saw) need not move the features or the score; it shows when
+Concept drift (a new pattern of positives the model never saw) need not move the features or the score; it shows when
 labels arrive as falling recall or precision at the operating threshold. Each is checked with a one-sided
 quasi-binomial test against the reference rate (Bonferroni over the two), so the false-alarm rate is set by `alpha`
 rather than by a hand-picked tolerance. Quasi-binomial because positives come in bursts (one card tested twenty

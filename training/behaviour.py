@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from features.spec import FeatureSpec
-from training.metrics import fraud_metrics
+from training.metrics import binary_metrics
 from training.scoring import score_frame
 
 HOLD_TOLERANCE = 1e-3
@@ -119,5 +119,5 @@ def behaviour_tests(
 
 
 def holdout_metrics(net: torch.nn.Module, spec: FeatureSpec, holdout: pd.DataFrame, max_fpr: float) -> dict[str, float]:
-    """Fraud metrics of the model on the holdout's labels."""
-    return fraud_metrics(holdout[spec.label].to_numpy(), score_frame(net, spec, holdout), max_fpr)
+    """Binary-classification metrics of the model on the holdout's labels."""
+    return binary_metrics(holdout[spec.label].to_numpy(), score_frame(net, spec, holdout), max_fpr)

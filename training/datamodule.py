@@ -1,4 +1,4 @@
-"""FraudDataModule: the time-split training set as batches; training batches are sharded across DDP processes."""
+"""TrainingDataModule: the time-split training set as batches; training batches are sharded across DDP processes."""
 
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ def evaluation_loader(split: EncodedSplit, batch: int) -> DataLoader:
     return DataLoader(SplitTensors(split), sampler=SequentialBatches(len(split), batch), batch_size=None)
 
 
-class FraudDataModule(L.LightningDataModule):
+class TrainingDataModule(L.LightningDataModule):
     """Thin Lightning adapter over PreparedData; needs Trainer(use_distributed_sampler=False)."""
 
     def __init__(self, data: PreparedData, global_batch: int, seed: int) -> None:

@@ -1,4 +1,4 @@
-"""Fraud metrics from labels and scores: PR-AUC, ROC-AUC, recall at a fixed false-positive rate, calibration error."""
+"""Binary-classification metrics from labels and scores: PR-AUC, ROC-AUC, recall at a fixed FPR, calibration error."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def expected_calibration_error(labels, scores, bins: int = 10) -> float:
     return float(error)
 
 
-def fraud_metrics(labels, scores, max_fpr: float) -> dict[str, float]:
+def binary_metrics(labels, scores, max_fpr: float) -> dict[str, float]:
     """Every metric the registry, the gate and the reports use, keyed by METRIC_NAMES."""
     labels, scores = _checked(labels, scores)
     return {

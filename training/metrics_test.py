@@ -1,9 +1,9 @@
-"""Fraud metrics on hand-checkable inputs."""
+"""Binary-classification metrics on hand-checkable inputs."""
 
 import numpy as np
 import pytest
 
-from training.metrics import expected_calibration_error, fraud_metrics, pr_auc, recall_at_fpr, roc_auc
+from training.metrics import binary_metrics, expected_calibration_error, pr_auc, recall_at_fpr, roc_auc
 
 
 def test_perfect_ranking_scores_one():
@@ -32,7 +32,7 @@ def test_calibration_error_is_zero_when_calibrated_and_large_when_not():
 
 
 def test_fraud_metrics_has_every_metric():
-    metrics = fraud_metrics([0, 1, 0, 1], [0.2, 0.7, 0.4, 0.6], max_fpr=0.5)
+    metrics = binary_metrics([0, 1, 0, 1], [0.2, 0.7, 0.4, 0.6], max_fpr=0.5)
     assert set(metrics) == {"pr_auc", "roc_auc", "recall_at_fpr", "ece", "positive_rate", "mean_score"}
     assert metrics["positive_rate"] == 0.5
 

@@ -1,7 +1,7 @@
 """MLflow model registry: log a training run, register a version with lineage, promote, roll back, load.
 
 Conventions (serving relies on them): one registered model per use case (the asset config names it,
-e.g. 'fraud-model'); alias `champion` = the version to serve, alias `challenger` = the latest registered
+e.g. a model's declared name); alias `champion` = the version to serve, alias `challenger` = the latest registered
 candidate. Each version carries lineage tags (LINEAGE_TAGS) and the run holds the model (pickled TabularNet),
 `extra_files/feature_spec.json`, the learning curve and the training config. Promotion history is kept as
 registered-model tags `promotion.NNNN` (JSON: when, from, to, action, reason), so it lives and is backed up
@@ -259,7 +259,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")
     commands = parser.add_subparsers(dest="command", required=True)
     back = commands.add_parser("rollback", help="make the previous champion the champion again")
-    back.add_argument("--model", required=True, help="registered model name, e.g. fraud-model")
+    back.add_argument("--model", required=True, help="registered model name")
     back.add_argument("--reason", default="manual rollback", help="recorded in the promotion history")
     show = commands.add_parser("history", help="print the promotion history, oldest first")
     show.add_argument("--model", required=True, help="registered model name")

@@ -13,7 +13,7 @@ from training.training_data import EncodedSplit, encode_frame
 
 @torch.no_grad()
 def score_arrays(net: torch.nn.Module, numeric: np.ndarray, categorical: np.ndarray, batch: int = 8192) -> np.ndarray:
-    """Fraud probabilities [rows] from contract-shaped inputs, computed on CPU in eval mode."""
+    """Probabilities of the positive label [rows] from contract-shaped inputs, computed on CPU in eval mode."""
     was_training = net.training
     net.eval()
     scores = []
@@ -30,7 +30,7 @@ def score_split(net: TabularNet, split: EncodedSplit) -> np.ndarray:
 
 
 def score_frame(net: torch.nn.Module, spec: FeatureSpec, frame: pd.DataFrame) -> np.ndarray:
-    """Fraud probabilities for the rows of a DataFrame; columns other than the spec's features are ignored."""
+    """Positive-label probabilities for the rows of a DataFrame; columns other than the spec's features are ignored."""
     missing = [c for c in spec.features if c not in frame.columns]
     if missing:
         raise ValueError(f"cannot score: feature column(s) {missing} are missing; expected {list(spec.features)}")

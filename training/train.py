@@ -22,11 +22,11 @@ from lightning.pytorch.callbacks import Callback
 
 from features.spec import FeatureSpec
 from training.config import TrainerConfig, TrainingConfig, load_config
-from training.datamodule import FraudDataModule, PreparedData, prepare_data
+from training.datamodule import PreparedData, TrainingDataModule, prepare_data
 from training.learning_curve import plot_learning_curve
-from training.metrics import fraud_metrics
+from training.lightning_module import ScoringModule
+from training.metrics import binary_metrics
 from training.model import TabularNet, build_model, load_model, save_model
-from training.module import FraudModule
 from training.scoring import score_split
 from training.spec_files import SPEC_FILE_NAME, resolve_spec, write_spec
 
@@ -163,7 +163,7 @@ def train(
     net = build_model(spec, config.model)
     net.set_normalisation(data.numeric_mean, data.numeric_std)
     net.set_positive_weight(data.pos_weight)
-    module = FraudModule(net, config.optim, data.pos_weight, config.recall_at_fpr)
+    module = ScoringModule(net, config.optim, data.pos_weight, config.recall_at_fpr)
     history = EpochHistory(select_best=config.trainer.select_best_epoch)
     settings = trainer_settings(config.trainer)
     trainer = L.Trainer(
@@ -178,7 +178,7 @@ def train(
         **settings,
     )
     started = time.perf_counter()
-    trainer.fit(module, datamodule=FraudDataModule(data, config.optim.batch_size, config.seed))
+    trainer.fit(module, datamodule=TrainingDataModule(data, config.optim.batch_size, config.seed))
     fit_seconds = time.perf_counter() - started
     if history.best_state is not None:
         net.load_state_dict(history.best_state)
@@ -188,8 +188,8 @@ def train(
         config_name=config.name,
         feature_definition_hash=spec.definition_hash(),
         history=history.history,
-        validation=fraud_metrics(data.validation.labels, score_split(net, data.validation), config.recall_at_fpr),
-        test=fraud_metrics(data.test.labels, score_split(net, data.test), config.recall_at_fpr),
+        validation=binary_metrics(data.validation.labels, score_split(net, data.validation), config.recall_at_fpr),
+        test=binary_metrics(data.test.labels, score_split(net, data.test), config.recall_at_fpr),
         data=data.summary(),
         best_epoch=history.best_epoch,
         accelerator=settings["accelerator"],
@@ -222,7 +222,7 @@ def _samples(data: PreparedData, config: TrainingConfig) -> int:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m training.train",
-        description="Train the fraud model on a training-set Parquet. With --devices/--num-nodes > 1 it trains "
+        description="Train a model on a training-set Parquet. With --devices/--num-nodes > 1 it trains "
         "with DDP (Lightning starts the local processes; under torchrun, torchrun does). See docs/training.md.",
     )
     parser.add_argument("--config", required=True, help="YAML config path or built-in name (tiny, full)")

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from assets.closed_loop import LoopResource, drift_reference
 from assets.mlflow_tracking import MlflowTracking
 from assets.model_gate import ModelEvaluationConfig, model_evaluation
-from assets.model_training import FraudModelConfig, fraud_model
+from assets.model_training import ModelTrainingConfig, fraud_model
 from monitoring.reference_profile import ReferenceProfile
 from training.config import CONFIG_DIR
 from training.registry import CHALLENGER, CHAMPION, LINEAGE_TAGS, promotion_history
@@ -58,7 +58,7 @@ def world(tmp_path_factory, mlflow_service):
 def _run_config(world, training_config: str) -> dg.RunConfig:
     return dg.RunConfig(
         {
-            "fraud_model": FraudModelConfig(
+            "fraud_model": ModelTrainingConfig(
                 training_config=training_config, feature_spec=world["spec"], registered_model_name=MODEL
             ),
             "model_evaluation": ModelEvaluationConfig(

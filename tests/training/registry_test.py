@@ -11,7 +11,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from assets.mlflow_tracking import MlflowTracking, MlflowUnavailableError
-from assets.model_training import TRAINING_RETRY_POLICY, FraudModelConfig, fraud_model
+from assets.model_training import TRAINING_RETRY_POLICY, ModelTrainingConfig, fraud_model
 from serving.model_config import contract_config
 from serving.onnx_export import check_parity, export_onnx
 from training.config import load_config
@@ -179,7 +179,7 @@ def test_unreachable_mlflow_fails_clearly_and_is_retried_by_policy(tmp_path):
         resources={"mlflow_tracking": MlflowTracking(tracking_uri=dead)},
         run_config=dg.RunConfig(
             {
-                "fraud_model": FraudModelConfig(
+                "fraud_model": ModelTrainingConfig(
                     training_config="tiny",
                     feature_spec=str(write_spec(SPEC, tmp_path / "spec.json")),
                     training_set_path=str(data),
@@ -205,7 +205,7 @@ def test_bad_training_data_fails_at_once_without_retry(tmp_path, mlflow_service)
         resources={"mlflow_tracking": MlflowTracking(tracking_uri=mlflow_service.tracking_uri)},
         run_config=dg.RunConfig(
             {
-                "fraud_model": FraudModelConfig(
+                "fraud_model": ModelTrainingConfig(
                     training_config="tiny",
                     feature_spec=str(write_spec(SPEC, tmp_path / "spec.json")),
                     training_set_path=str(bad),

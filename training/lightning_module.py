@@ -1,4 +1,4 @@
-"""FraudModule: the LightningModule that trains a TabularNet with a positive-weighted loss and logs fraud metrics."""
+"""ScoringModule: the LightningModule that trains a TabularNet with a positive-weighted loss and logs its metrics."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import torch
 from torch import nn
 
 from training.config import OptimConfig
-from training.metrics import fraud_metrics
+from training.metrics import binary_metrics
 from training.model import TabularNet
 
 
-class FraudModule(L.LightningModule):
+class ScoringModule(L.LightningModule):
     """Thin adapter: the loss, the optimiser and per-epoch validation metrics around a TabularNet."""
 
     def __init__(self, net: TabularNet, optim: OptimConfig, pos_weight: float, max_fpr: float) -> None:
@@ -45,7 +45,7 @@ class FraudModule(L.LightningModule):
         labels = torch.cat(self._labels).numpy()
         self._scores.clear()
         self._labels.clear()
-        for name, value in fraud_metrics(labels, scores, self.max_fpr).items():
+        for name, value in binary_metrics(labels, scores, self.max_fpr).items():
             self.log(f"val_{name}", value)
 
     def configure_optimizers(self):

@@ -1,0 +1,42 @@
+"""The declared models load from FLYWHEEL_MODELS and are checked: a bad list fails by name, before any asset exists."""
+
+import dataclasses
+
+import pytest
+
+from assets.model_catalog import MODEL, load_declarations, single_model
+from domain.models import FRAUD, MODELS
+from features.model_declaration import DeclarationError, GateDeclaration
+
+MISSPELT = (dataclasses.replace(FRAUD, gate=GateDeclaration(increasing=("merchant_fraud_rte",))),)
+TWO = (FRAUD, dataclasses.replace(FRAUD, name="fraud_eu", registered_model="fraud-eu-model", served_name="fraud_eu"))
+NOT_A_LIST = 42
+
+
+def test_the_example_declares_the_model_the_graph_serves():
+    assert load_declarations("domain.models:MODELS") == MODELS
+    assert MODEL == FRAUD and MODEL.registered_model == "fraud-model"
+
+
+def test_a_misspelt_feature_fails_the_load_naming_model_and_field():
+    with pytest.raises(DeclarationError, match="model 'fraud', field 'gate.increasing': unknown features"):
+        load_declarations("assets.model_catalog_test:MISSPELT")
+
+
+@pytest.mark.parametrize(
+    ("reference", "words"),
+    [
+        ("no_colon", "package.module:ATTRIBUTE"),
+        ("assets.nowhere:MODELS", "cannot load"),
+        ("assets.model_catalog_test:NOT_A_LIST", "is a int, not a list"),
+    ],
+)
+def test_an_unloadable_reference_is_refused(reference, words):
+    with pytest.raises(DeclarationError, match=words):
+        load_declarations(reference)
+
+
+def test_more_models_than_the_graph_builds_are_refused_by_name():
+    assert [m.name for m in load_declarations("assets.model_catalog_test:TWO")] == ["fraud", "fraud_eu"]
+    with pytest.raises(DeclarationError, match=r"2 models are declared \(\['fraud', 'fraud_eu'\]\)"):
+        single_model(TWO)

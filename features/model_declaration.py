@@ -1,0 +1,205 @@
+"""A model declared once, as data: what it predicts, how it is trained, gated, watched, retrained and served.
+
+The machinery reads everything model-specific from a `ModelDeclaration`; a worked example (domain/) declares its
+models and `assets/` wires the list in. `check_declarations` refuses a bad list at definitions load, before anything
+is built, with one message that names the model and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from features.definitions import (
+    Categorical,
+    IsNew,
+    LabelRate,
+    NumericFeature,
+    Passthrough,
+    PriorStat,
+    SecondsSinceLast,
+    TimePart,
+    WindowAggregate,
+)
+from features.spec import FeatureSpec
+
+GATE_METRICS = ("pr_auc", "roc_auc", "recall_at_fpr")
+"""Metrics a gate may compare on (higher is better); training.metrics.binary_metrics computes each of them."""
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+class DeclarationError(ValueError):
+    """A model declaration that cannot be built; the message names the model and the field."""
+
+    def __init__(self, model: str, field_name: str, problem: str) -> None:
+        super().__init__(f"model '{model}', field '{field_name}': {problem}")
+        self.model, self.field_name = model, field_name
+
+
+@dataclass(frozen=True)
+class GateDeclaration:
+    """What a challenger must show to replace the champion: a margin on one metric, floors and behaviour."""
+
+    primary_metric: str = "pr_auc"
+    """The metric the challenger must improve, one of GATE_METRICS (higher is better)."""
+    min_improvement: float = 0.005
+    """Absolute margin over the champion's primary metric."""
+    increasing: tuple[str, ...] = ()
+    """Features that must not lower the score when they rise (the model's known risk signals)."""
+    decreasing: tuple[str, ...] = ()
+    """Features that must not raise the score when they rise."""
+    min_quality: dict[str, float] = field(default_factory=lambda: {"pr_auc": 0.05, "roc_auc": 0.6})
+    """Floors on holdout metrics (names from GATE_METRICS)."""
+    max_ece: float = 0.2
+    """Largest expected calibration error on the holdout."""
+
+
+@dataclass(frozen=True)
+class DriftDeclaration:
+    """How the model's served traffic is compared with its training data."""
+
+    exempt: tuple[str, ...] = ()
+    """Features left out of drift statistics (ones that move with time by construction, such as lifetime counts)."""
+    window_rows: int = 2000
+    """Rows per drift window and per calibration window."""
+    false_alarm_rate: float = 0.01
+    """Share of no-drift windows allowed to alarm (the calibration target)."""
+
+
+@dataclass(frozen=True)
+class RetrainBudget:
+    """How often the automation may retrain this model."""
+
+    daily_runs: int = 2
+    """Retraining requests allowed per UTC day."""
+    cooldown_minutes: float = 360.0
+    """Minimum time between two retraining requests."""
+
+
+@dataclass(frozen=True)
+class ModelDeclaration:
+    """One model, declared once; every stage of the machinery reads it instead of naming columns or models."""
+
+    name: str
+    """Identifier: lower-case letters, digits and '_', starting with a letter (asset groups and paths use it)."""
+    spec: FeatureSpec
+    """Entity id, timestamp, label and the model's inputs."""
+    numeric_features: tuple[NumericFeature, ...]
+    """How each numeric input is computed (Spark for training, the online engine for serving), in spec order."""
+    categorical_features: tuple[Categorical, ...] = ()
+    """How each categorical input is read, in spec order."""
+    label_maturity: timedelta = timedelta(days=7)
+    """Age after which a prediction without a label counts as a negative (labels arrive late)."""
+    registered_model: str = ""
+    """MLflow registered model name; default '<name>-model'."""
+    served_name: str = ""
+    """Model name on the inference server (/v2/models/<served_name>); default the declaration's name."""
+    training_config: str | None = None
+    """Training YAML path or built-in name; None means the stack's (FLYWHEEL_TRAINING_CONFIG)."""
+    gate: GateDeclaration = field(default_factory=GateDeclaration)
+    drift: DriftDeclaration = field(default_factory=DriftDeclaration)
+    budget: RetrainBudget = field(default_factory=RetrainBudget)
+
+    def __post_init__(self) -> None:
+        if not self.registered_model:
+            object.__setattr__(self, "registered_model", f"{self.name.replace('_', '-')}-model")
+        if not self.served_name:
+            object.__setattr__(self, "served_name", self.name)
+
+    def source_columns(self) -> dict[str, str]:
+        """Event columns the feature definitions read, each with the field that reads it ('feature x: entity')."""
+        columns = {self.spec.entity_id: "spec.entity_id", self.spec.timestamp: "spec.timestamp"}
+        for feature in self.numeric_features:
+            for role in ("column", "entity"):
+                value = getattr(feature, role, None)
+                if value:
+                    columns.setdefault(value, f"numeric_features '{feature.name}'.{role}")
+        for feature in self.categorical_features:
+            columns.setdefault(feature.column, f"categorical_features '{feature.name}'.column")
+        return columns
+
+
+_NUMERIC_KINDS = (Passthrough, TimePart, WindowAggregate, PriorStat, SecondsSinceLast, IsNew, LabelRate)
+
+
+def check_declaration(model: ModelDeclaration, event_columns: Collection[str], label_columns: Collection[str]) -> None:
+    """Raises DeclarationError for the first thing in `model` that cannot be built on data with these columns."""
+    name = model.name
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise DeclarationError(str(name), "name", "must be lower-case letters, digits and '_', starting with a letter")
+    spec = model.spec
+    numeric = tuple(f.name for f in model.numeric_features)
+    if numeric != spec.numeric:
+        unknown = sorted(set(spec.numeric) - set(numeric)) or sorted(set(numeric) - set(spec.numeric))
+        raise DeclarationError(
+            name, "numeric_features", f"does not match spec.numeric in names or order (unknown or missing: {unknown})"
+        )
+    categorical = tuple(f.name for f in model.categorical_features)
+    if categorical != tuple(spec.categorical):
+        raise DeclarationError(
+            name, "categorical_features", f"{list(categorical)} do not match spec.categorical {list(spec.categorical)}"
+        )
+    for field_name, features, kinds in (
+        ("numeric_features", model.numeric_features, _NUMERIC_KINDS),
+        ("categorical_features", model.categorical_features, (Categorical,)),
+    ):
+        for feature in features:
+            if not isinstance(feature, kinds):
+                raise DeclarationError(name, field_name, f"{feature!r} is not one of {[k.__name__ for k in kinds]}")
+    for column, where in model.source_columns().items():
+        if column not in event_columns:
+            raise DeclarationError(
+                name, where, f"reads column '{column}', which the events do not have {sorted(event_columns)}"
+            )
+    if spec.label not in label_columns:
+        raise DeclarationError(
+            name, "spec.label", f"'{spec.label}' is not a column of the labels {sorted(label_columns)}"
+        )
+    features = set(spec.features)
+    for field_name, names in (
+        ("gate.increasing", model.gate.increasing),
+        ("gate.decreasing", model.gate.decreasing),
+        ("drift.exempt", model.drift.exempt),
+    ):
+        unknown = sorted(set(names) - features)
+        if unknown:
+            raise DeclarationError(
+                name, field_name, f"unknown features {unknown}; the model's features are {sorted(features)}"
+            )
+    if model.gate.primary_metric not in GATE_METRICS:
+        raise DeclarationError(
+            name, "gate.primary_metric", f"'{model.gate.primary_metric}' is not one of {GATE_METRICS}"
+        )
+    unknown_floors = sorted(set(model.gate.min_quality) - set(GATE_METRICS))
+    if unknown_floors:
+        raise DeclarationError(name, "gate.min_quality", f"unknown metrics {unknown_floors}; known: {GATE_METRICS}")
+    if model.label_maturity <= timedelta(0):
+        raise DeclarationError(name, "label_maturity", "must be positive")
+    if model.drift.window_rows < 50 or not 0 < model.drift.false_alarm_rate < 0.5:
+        raise DeclarationError(name, "drift", "window_rows must be >= 50 and false_alarm_rate in (0, 0.5)")
+    if model.budget.daily_runs < 0 or model.budget.cooldown_minutes < 0:
+        raise DeclarationError(name, "budget", "daily_runs and cooldown_minutes must not be negative")
+
+
+def check_declarations(
+    models: Sequence[ModelDeclaration], event_columns: Collection[str], label_columns: Collection[str]
+) -> tuple[ModelDeclaration, ...]:
+    """Every declaration checked, and no two claiming one name, registered model or serving name; returns them."""
+    if not models:
+        raise DeclarationError("-", "models", "no model is declared")
+    for model in models:
+        if not isinstance(model, ModelDeclaration):
+            raise DeclarationError(str(model)[:40], "models", "is not a ModelDeclaration")
+        check_declaration(model, event_columns, label_columns)
+    for field_name in ("name", "registered_model", "served_name"):
+        counts = Counter(getattr(m, field_name) for m in models)
+        for value, count in counts.items():
+            if count > 1:
+                claimants = [m.name for m in models if getattr(m, field_name) == value]
+                raise DeclarationError(
+                    claimants[-1], field_name, f"'{value}' is claimed by {count} models: {claimants}"
+                )
+    return tuple(models)
