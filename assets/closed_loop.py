@@ -40,7 +40,7 @@ GROUP = "monitoring"
 RETRAINING_TAG = "flywheel/retraining"
 """Tag of every retraining run, whoever requested it: the shared in-flight check and cooldown look for it."""
 TRAINING_SET = dg.AssetKey("training_set")
-TRAINED_MODEL = dg.AssetKey("fraud_model")
+TRAINED_MODEL = dg.AssetKey(f"{MODEL.name}_model")
 MODEL_EVALUATION = dg.AssetKey("model_evaluation")
 SERVING_ENGINE = dg.AssetKey("serving_engine")
 DEPLOYMENT = dg.AssetKey("deployment")
@@ -129,8 +129,8 @@ class LoopResource(dg.ConfigurableResource):
 def _versions_needing_reference(
     instance: dg.DagsterInstance, loop: LoopResource, client
 ) -> tuple[str | None, list[str]]:
-    """(newest trained version, versions to profile): the version `fraud_model` last registered, plus the serving
-    champion when it has no readable reference (registered outside Dagster, or profiled by an older format)."""
+    """(newest trained version, versions to profile): the version the trained model asset last registered, plus the
+    serving champion when it has no readable reference (registered outside Dagster, or profiled by an older format)."""
     from training.registry import CHAMPION, alias_version
 
     trained = instance.get_latest_materialization_event(TRAINED_MODEL)
@@ -195,7 +195,9 @@ def drift_reference(
     client = mlflow_tracking.client()
     newest, versions = _versions_needing_reference(context.instance, loop, client)
     if not versions:
-        raise dg.Failure(f"no version of {loop.model_name} to profile: materialize fraud_model first")
+        raise dg.Failure(
+            f"no version of {loop.model_name} to profile: materialize {TRAINED_MODEL.to_user_string()} first"
+        )
     source = context.instance.get_latest_materialization_event(TRAINING_SET)
     if source is None or "path" not in source.asset_materialization.metadata:
         raise dg.Failure("training_set has no materialization with a path: materialize it first")
@@ -470,7 +472,7 @@ def retraining_fallback_schedule(context: dg.ScheduleEvaluationContext):
     event = context.instance.get_latest_materialization_event(TRAINED_MODEL)
     max_age = timedelta(days=7)
     if event is not None and datetime.fromtimestamp(event.timestamp, UTC) > context.scheduled_execution_time - max_age:
-        return dg.SkipReason(f"fraud_model is younger than {max_age.days} days")
+        return dg.SkipReason(f"{TRAINED_MODEL.to_user_string()} is younger than {max_age.days} days")
     blocked = retraining_blocked(context.instance, timedelta(0), context.scheduled_execution_time)
     if blocked:
         return dg.SkipReason(f"fallback retraining due, but {blocked}")

@@ -6,7 +6,7 @@ from pydantic import Field
 
 from assets.mlflow_tracking import MlflowTracking
 from assets.model_catalog import MODEL
-from assets.model_training import DEFAULT_MODEL_NAME, fraud_model, locate_training_set
+from assets.model_training import DEFAULT_MODEL_NAME, TRAINED_MODEL_NAME, locate_training_set, trained_model
 from training.behaviour import BehaviourExpectations
 from training.config import config_from_dict
 from training.gate import (
@@ -83,7 +83,7 @@ def table_metadata(table: pd.DataFrame) -> dg.MetadataValue:
     return dg.MetadataValue.table(records, schema=schema)
 
 
-@dg.asset(group_name="training", deps=[fraud_model], code_version="1", kinds={"mlflow"})
+@dg.asset(group_name="training", deps=[trained_model], code_version="1", kinds={"mlflow"})
 def model_evaluation(
     context: dg.AssetExecutionContext, config: ModelEvaluationConfig, mlflow_tracking: MlflowTracking
 ) -> dg.MaterializeResult:
@@ -93,7 +93,9 @@ def model_evaluation(
     name = config.registered_model_name
     challenger_version = alias_version(client, name, CHALLENGER)
     if challenger_version is None:
-        raise dg.Failure(f"registered model '{name}' has no '{CHALLENGER}' alias: materialize fraud_model first")
+        raise dg.Failure(
+            f"registered model '{name}' has no '{CHALLENGER}' alias: materialize {TRAINED_MODEL_NAME} first"
+        )
     champion_version = alias_version(client, name, CHAMPION)
     training_config = config_from_dict(
         load_run_dict(challenger_version.run_id, CONFIG_ARTIFACT, mlflow_tracking.tracking_uri)
@@ -153,7 +155,7 @@ def model_evaluation(
     )
 
 
-MODEL_ASSETS = [fraud_model, model_evaluation]
+MODEL_ASSETS = [trained_model, model_evaluation]
 
 
 def model_resources(tracking_uri: str = "http://127.0.0.1:5000") -> dict:

@@ -1,7 +1,7 @@
-"""The `fraud_model` asset: the declared model trained on the latest training set, registered with lineage.
+"""The `<model>_model` asset: the declared model trained on the latest training set, registered with lineage.
 
-The asset key is still the worked example's (one declared model today); everything it trains with comes from the
-declaration (assets/model_catalog.py).
+Its key and everything it trains with come from the declaration (assets/model_catalog.py): `fraud_model` for the
+worked example.
 """
 
 import base64
@@ -28,6 +28,8 @@ TRAINING_SET = dg.AssetKey("training_set")
 DEFAULT_MODEL_NAME = MODEL.registered_model
 TRAINING_EXPERIMENT = f"{MODEL.registered_model}-training"
 # Bad data fails at once (dg.Failure, no retry); an unreachable MLflow or a crashed process is retried.
+TRAINED_MODEL_NAME = f"{MODEL.name}_model"
+"""The trained model's asset key: the declaration's name and `_model`."""
 TRAINING_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
 
@@ -66,7 +68,7 @@ def locate_training_set(instance: dg.DagsterInstance, override: str | None) -> T
     elif materialization is None or "path" not in materialization.metadata:
         raise dg.Failure(
             description="training_set has no materialization with 'path' metadata: materialize training_set first "
-            "or set training_set_path in the fraud_model config"
+            f"or set training_set_path in the {TRAINED_MODEL_NAME} config"
         )
     else:
         path = str(materialization.metadata["path"].value)
@@ -101,13 +103,14 @@ def image_markdown(png: Path, title: str) -> dg.MetadataValue:
 
 
 @dg.asset(
+    name=TRAINED_MODEL_NAME,
     group_name="training",
     deps=[TRAINING_SET],
     retry_policy=TRAINING_RETRY_POLICY,
     code_version="1",
     kinds={"pytorch", "mlflow"},
 )
-def fraud_model(
+def trained_model(
     context: dg.AssetExecutionContext, config: ModelTrainingConfig, mlflow_tracking: MlflowTracking
 ) -> dg.MaterializeResult:
     """The declared model trained on the latest training set, registered in MLflow as the new challenger version."""

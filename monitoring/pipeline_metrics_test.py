@@ -48,7 +48,7 @@ def test_every_metric_is_described_up_front(tmp_path):
 
 
 def test_drift_quality_retraining_and_lag_snapshots_become_samples(tmp_path):
-    write_drift_snapshot(tmp_path, "fraud", _drift_report(), NOW)
+    write_drift_snapshot(tmp_path, "scorer", _drift_report(), NOW)
     quality = QualityReport(
         DEGRADED,
         900,
@@ -57,35 +57,35 @@ def test_drift_quality_retraining_and_lag_snapshots_become_samples(tmp_path):
             QualityCheck("precision", float("nan"), 0.1, 5, float("nan"), INSUFFICIENT_DATA),
         ),
     )
-    write_quality_snapshot(tmp_path, "fraud", quality, NOW)
+    write_quality_snapshot(tmp_path, "scorer", quality, NOW)
     state = RetrainState(budget_day="2025-03-01", retrains_on_day=1, budget_alerts=3, episode_start=NOW.isoformat())
-    write_retraining_snapshot(tmp_path, "fraud", state, RetrainPolicy(daily_budget=2, cooldown=timedelta(0)), NOW)
+    write_retraining_snapshot(tmp_path, "scorer", state, RetrainPolicy(daily_budget=2, cooldown=timedelta(0)), NOW)
     write_ingestion_lag(tmp_path, "transactions", 42.5, NOW)
     samples = _samples(tmp_path)
-    labels = (("feature", "amount"), ("kind", "numeric"), ("model", "fraud"), ("statistic", "psi"))
+    labels = (("feature", "amount"), ("kind", "numeric"), ("model", "scorer"), ("statistic", "psi"))
     assert samples[("flywheel_drift_statistic", labels)] == 0.4
     assert samples[("flywheel_drift_threshold", labels)] == 0.1
-    assert samples[("flywheel_drift_alarm", (("model", "fraud"),))] == 1.0
-    assert samples[("flywheel_drift_window_rows", (("model", "fraud"),))] == 600
-    assert samples[("flywheel_labeled_quality", (("metric", "recall"), ("model", "fraud")))] == 0.2
-    assert samples[("flywheel_labeled_quality_degraded", (("metric", "recall"), ("model", "fraud")))] == 1.0
-    assert ("flywheel_labeled_quality", (("metric", "precision"), ("model", "fraud"))) not in samples
-    assert samples[("flywheel_retraining_budget_remaining", (("model", "fraud"),))] == 1
-    assert samples[("flywheel_retraining_episode_open", (("model", "fraud"),))] == 1.0
-    assert samples[("flywheel_retraining_budget_alerts_total", (("model", "fraud"),))] == 3
+    assert samples[("flywheel_drift_alarm", (("model", "scorer"),))] == 1.0
+    assert samples[("flywheel_drift_window_rows", (("model", "scorer"),))] == 600
+    assert samples[("flywheel_labeled_quality", (("metric", "recall"), ("model", "scorer")))] == 0.2
+    assert samples[("flywheel_labeled_quality_degraded", (("metric", "recall"), ("model", "scorer")))] == 1.0
+    assert ("flywheel_labeled_quality", (("metric", "precision"), ("model", "scorer"))) not in samples
+    assert samples[("flywheel_retraining_budget_remaining", (("model", "scorer"),))] == 1
+    assert samples[("flywheel_retraining_episode_open", (("model", "scorer"),))] == 1.0
+    assert samples[("flywheel_retraining_budget_alerts_total", (("model", "scorer"),))] == 3
     assert samples[("flywheel_ingestion_lag_seconds", (("source", "transactions"),))] == 42.5
-    stamp = (("key", "fraud"), ("kind", "drift"))
+    stamp = (("key", "scorer"), ("kind", "drift"))
     assert samples[("flywheel_monitoring_snapshot_timestamp_seconds", stamp)] == NOW.timestamp()
     assert samples[("flywheel_monitoring_snapshot_errors", ())] == 0
 
 
 def test_insufficient_data_replaces_the_statistics_so_nothing_stale_can_fire(tmp_path):
-    write_drift_snapshot(tmp_path, "fraud", _drift_report(), NOW)
-    write_drift_snapshot(tmp_path, "fraud", DriftReport(INSUFFICIENT_DATA, 10, 500, (), "h"), NOW)
+    write_drift_snapshot(tmp_path, "scorer", _drift_report(), NOW)
+    write_drift_snapshot(tmp_path, "scorer", DriftReport(INSUFFICIENT_DATA, 10, 500, (), "h"), NOW)
     samples = _samples(tmp_path)
     assert not any(name == "flywheel_drift_statistic" for name, _ in samples)
-    assert samples[("flywheel_drift_window_sufficient", (("model", "fraud"),))] == 0.0
-    assert samples[("flywheel_drift_alarm", (("model", "fraud"),))] == 0.0
+    assert samples[("flywheel_drift_window_sufficient", (("model", "scorer"),))] == 0.0
+    assert samples[("flywheel_drift_alarm", (("model", "scorer"),))] == 0.0
 
 
 def test_an_unreadable_snapshot_is_counted_and_named(tmp_path):

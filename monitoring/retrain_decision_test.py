@@ -24,7 +24,7 @@ def _run(verdicts, policy, state=None, start=T0, step=TICK):
     state = state or RetrainState()
     decisions = []
     for i, verdict in enumerate(verdicts):
-        decision = decide_retrain(verdict, state, start + i * step, policy, model="fraud")
+        decision = decide_retrain(verdict, state, start + i * step, policy, model="scorer")
         decisions.append(decision)
         state = RetrainState.from_json(decision.state.to_json())  # the sensor cursor round trip
     return decisions
@@ -33,7 +33,7 @@ def _run(verdicts, policy, state=None, start=T0, step=TICK):
 def test_one_episode_gives_one_run_however_many_ticks_see_it():
     decisions = _run([True] * 10, RetrainPolicy(cooldown=timedelta(0), daily_budget=5))
     assert [d.action for d in decisions] == [RETRAIN] + [WAIT] * 9
-    assert len({d.run_key for d in decisions}) == 1 and decisions[0].run_key == "drift-fraud-20250301T080000"
+    assert len({d.run_key for d in decisions}) == 1 and decisions[0].run_key == "drift-scorer-20250301T080000"
 
 
 def test_episode_closes_after_quiet_ticks_and_a_new_one_gets_a_new_run():
@@ -67,7 +67,7 @@ def test_exhausted_budget_alerts_once_per_episode_and_retrains_the_next_day():
     assert [d.action for d in later] == [BUDGET_EXHAUSTED] * 3
     assert [d.alert for d in later] == [True, False, False] and later[-1].state.budget_alerts == 1
     assert budget_remaining(later[-1].state, policy, T0 + timedelta(hours=2)) == 0
-    next_day = decide_retrain(True, later[-1].state, T0 + timedelta(days=1), policy, model="fraud")
+    next_day = decide_retrain(True, later[-1].state, T0 + timedelta(days=1), policy, model="scorer")
     assert next_day.action == RETRAIN and next_day.run_key == later[0].run_key
     assert budget_remaining(next_day.state, policy, T0 + timedelta(days=1)) == 0
 

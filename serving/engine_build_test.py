@@ -12,7 +12,7 @@ from serving.synthetic_data import reference_spec, synthetic_batch
 from serving.tensorrt_engine import tensorrt_unavailable_reason
 
 SPEC = reference_spec()
-CONFIG = contract_config("fraud", SPEC, max_batch_size=64)
+CONFIG = contract_config("scorer", SPEC, max_batch_size=64)
 FAST = {"latency_repeats": 20, "finetune_steps": 10, "latency_batch_size": 32}
 
 
@@ -59,9 +59,9 @@ def test_zero_budgets_reject_int8_and_pruning_and_publish_fp32(model, tmp_path):
     assert all("disabled" in d["reason"] for d in report.decisions)
     assert report.parity["max_abs_error"] <= report.parity["budget"]
     assert 0.5 < report.quality <= 1.0 and report.latency_us > 0 and report.torch_latency_us > 0
-    assert (tmp_path / "fraud" / "1" / "model.onnx").is_file()
-    assert ModelConfig.from_pbtxt((tmp_path / "fraud" / "config.pbtxt").read_text()) == CONFIG
-    assert model_repository.read_provenance(tmp_path, "fraud", 1)["variant"] == "fp32"
+    assert (tmp_path / "scorer" / "1" / "model.onnx").is_file()
+    assert ModelConfig.from_pbtxt((tmp_path / "scorer" / "config.pbtxt").read_text()) == CONFIG
+    assert model_repository.read_provenance(tmp_path, "scorer", 1)["variant"] == "fp32"
 
 
 def test_generous_budgets_judge_variants_on_speed_and_quality(model, tmp_path):
@@ -85,7 +85,7 @@ def test_parity_outside_budget_is_not_published(model, tmp_path):
             1,
             EngineBuildConfig(parity_budget=1e-12, int8=False, pruning=False, **FAST),
         )
-    assert model_repository.versions(tmp_path, "fraud") == []
+    assert model_repository.versions(tmp_path, "scorer") == []
 
 
 TENSORRT_MISSING = tensorrt_unavailable_reason()
@@ -96,8 +96,8 @@ def test_tensorrt_engine_matches_torch_and_is_written_as_a_plan(model, tmp_path)
     build = EngineBuildConfig(int8=False, pruning=False, **FAST)
     report = build_engine(model, CONFIG, holdout(100, 7), tmp_path, 1, build)
     assert report.tensorrt["built"] and report.tensorrt["parity"]["max_abs_error"] <= build.tensorrt_parity_budget
-    assert (tmp_path / "fraud_trt" / "1" / "model.plan").is_file()
-    assert model_repository.read_config(tmp_path, "fraud_trt").platform == "tensorrt_plan"
+    assert (tmp_path / "scorer_trt" / "1" / "model.plan").is_file()
+    assert model_repository.read_config(tmp_path, "scorer_trt").platform == "tensorrt_plan"
 
 
 @pytest.mark.skipif(TENSORRT_MISSING is None, reason="TensorRT is available: the engine is built instead")
@@ -105,4 +105,4 @@ def test_missing_tensorrt_is_reported_with_its_reason(model, tmp_path):
     build = EngineBuildConfig(int8=False, pruning=False, **FAST)
     report = build_engine(model, CONFIG, holdout(100, 7), tmp_path, 1, build)
     assert report.tensorrt == {"built": False, "reason": TENSORRT_MISSING}
-    assert model_repository.model_names(tmp_path) == ["fraud"]
+    assert model_repository.model_names(tmp_path) == ["scorer"]

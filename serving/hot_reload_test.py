@@ -11,7 +11,7 @@ from serving.model_config import TensorSpec, contract_config
 from serving.synthetic_data import reference_spec
 from serving.tiny_onnx_models import linear_unbounded_model, logistic_model, save
 
-CONFIG = contract_config("fraud", reference_spec())
+CONFIG = contract_config("scorer", reference_spec())
 
 
 def add_version(root: Path, version: int, model=None, config=CONFIG) -> Path:
@@ -22,7 +22,7 @@ def add_version(root: Path, version: int, model=None, config=CONFIG) -> Path:
 def test_loads_the_latest_version_and_moves_on_to_newer_ones(tmp_path):
     root = tmp_path / "repo"
     add_version(root, 1)
-    host = ModelHost(root, "fraud")
+    host = ModelHost(root, "scorer")
     assert host.poll().loaded and host.current.version == 1
     assert host.poll() is None, "nothing new"
     add_version(root, 2)
@@ -35,7 +35,7 @@ def test_loads_the_latest_version_and_moves_on_to_newer_ones(tmp_path):
 def test_corrupted_model_is_refused_and_old_version_keeps_serving(tmp_path):
     root = tmp_path / "repo"
     add_version(root, 1)
-    host = ModelHost(root, "fraud")
+    host = ModelHost(root, "scorer")
     host.poll()
     bad = add_version(root, 2)
     (bad / "model.onnx").write_bytes(b"\x08\x07this is not a protobuf" * 10)
@@ -50,9 +50,9 @@ def test_corrupted_model_is_refused_and_old_version_keeps_serving(tmp_path):
 def test_wrong_signature_is_refused(tmp_path):
     root = tmp_path / "repo"
     add_version(root, 1)
-    host = ModelHost(root, "fraud")
+    host = ModelHost(root, "scorer")
     host.poll()
-    other = contract_config("fraud", reference_spec(n_numeric=5))
+    other = contract_config("scorer", reference_spec(n_numeric=5))
     add_version(root, 2, config=other)  # a consistent model and config, but not the served signature
     event = host.poll()
     assert not event.loaded and "differs from the served one" in event.reason
@@ -62,13 +62,13 @@ def test_wrong_signature_is_refused(tmp_path):
 def test_graph_not_matching_its_config_is_refused(tmp_path):
     root = tmp_path / "repo"
     add_version(root, 1)
-    host = ModelHost(root, "fraud")
+    host = ModelHost(root, "scorer")
     host.poll()
     renamed = CONFIG.__class__(
         **{**CONFIG.__dict__, "inputs": (TensorSpec("amounts", "TYPE_FP32", (8,)), CONFIG.inputs[1])}
     )
     path = save(logistic_model(renamed, seed=2), tmp_path / "renamed.onnx")
-    version_dir = root / "fraud" / "2"
+    version_dir = root / "scorer" / "2"
     version_dir.mkdir()
     path.rename(version_dir / "model.onnx")
     event = host.poll()
@@ -78,7 +78,7 @@ def test_graph_not_matching_its_config_is_refused(tmp_path):
 def test_outputs_outside_the_score_range_are_refused(tmp_path):
     root = tmp_path / "repo"
     add_version(root, 1)
-    host = ModelHost(root, "fraud")
+    host = ModelHost(root, "scorer")
     host.poll()
     add_version(root, 2, model=linear_unbounded_model(CONFIG))
     event = host.poll()
@@ -90,6 +90,6 @@ def test_first_version_failing_leaves_the_model_not_ready(tmp_path):
     root = tmp_path / "repo"
     bad = add_version(root, 1)
     (bad / "model.onnx").write_bytes(b"garbage")
-    host = ModelHost(root, "fraud")
+    host = ModelHost(root, "scorer")
     assert not host.poll().loaded
     assert host.current is None

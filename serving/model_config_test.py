@@ -8,7 +8,7 @@ from serving.synthetic_data import reference_spec
 
 TRITON_STYLE = """
 # written by hand, as in Triton's docs
-name: "fraud"
+name: "scorer"
 platform: "onnxruntime_onnx"
 max_batch_size: 64
 input [
@@ -23,7 +23,7 @@ instance_group [ { count: 2, kind: KIND_CPU } ]
 
 def test_contract_config_follows_the_feature_spec():
     spec = reference_spec(n_numeric=5, n_categorical=2)
-    config = contract_config("fraud", spec, max_batch_size=64)
+    config = contract_config("scorer", spec, max_batch_size=64)
     assert [(t.name, t.datatype, t.dims) for t in config.inputs] == [
         ("numeric", "FP32", (5,)),
         ("categorical", "INT64", (2,)),
@@ -34,7 +34,7 @@ def test_contract_config_follows_the_feature_spec():
 
 def test_pbtxt_round_trip_is_lossless():
     config = contract_config(
-        "fraud", reference_spec(), max_batch_size=128, max_queue_delay_microseconds=250, max_queue_size=999
+        "scorer", reference_spec(), max_batch_size=128, max_queue_delay_microseconds=250, max_queue_size=999
     )
     parsed = ModelConfig.from_pbtxt(config.to_pbtxt())
     assert parsed == config

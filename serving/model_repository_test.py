@@ -9,7 +9,7 @@ from serving.model_config import ModelConfig, contract_config
 from serving.synthetic_data import reference_spec
 from serving.tiny_onnx_models import logistic_model, save
 
-CONFIG = contract_config("fraud", reference_spec())
+CONFIG = contract_config("scorer", reference_spec())
 
 
 def engine(tmp_path: Path, seed: int) -> Path:
@@ -19,20 +19,20 @@ def engine(tmp_path: Path, seed: int) -> Path:
 def test_write_version_makes_the_triton_layout(tmp_path):
     root = tmp_path / "repo"
     model_repository.write_version(root, CONFIG, 1, engine(tmp_path, 1), {"variant": "fp32"})
-    assert (root / "fraud" / "config.pbtxt").is_file()
-    assert (root / "fraud" / "1" / "model.onnx").is_file()
-    assert ModelConfig.from_pbtxt((root / "fraud" / "config.pbtxt").read_text()) == CONFIG
-    assert model_repository.read_provenance(root, "fraud", 1) == {"variant": "fp32"}
-    assert model_repository.model_names(root) == ["fraud"]
+    assert (root / "scorer" / "config.pbtxt").is_file()
+    assert (root / "scorer" / "1" / "model.onnx").is_file()
+    assert ModelConfig.from_pbtxt((root / "scorer" / "config.pbtxt").read_text()) == CONFIG
+    assert model_repository.read_provenance(root, "scorer", 1) == {"variant": "fp32"}
+    assert model_repository.model_names(root) == ["scorer"]
 
 
 def test_versions_are_immutable_and_listed_in_order(tmp_path):
     root = tmp_path / "repo"
     for version in (2, 10, 1):
         model_repository.write_version(root, CONFIG, version, engine(tmp_path, version))
-    (root / "fraud" / ".staging-11-abc").mkdir()  # an interrupted write is not a version
-    assert model_repository.versions(root, "fraud") == [1, 2, 10]
-    assert model_repository.latest_version(root, "fraud") == 10
+    (root / "scorer" / ".staging-11-abc").mkdir()  # an interrupted write is not a version
+    assert model_repository.versions(root, "scorer") == [1, 2, 10]
+    assert model_repository.latest_version(root, "scorer") == 10
     with pytest.raises(model_repository.RepositoryError, match="immutable"):
         model_repository.write_version(root, CONFIG, 2, engine(tmp_path, 3))
 
@@ -40,10 +40,10 @@ def test_versions_are_immutable_and_listed_in_order(tmp_path):
 def test_publish_copies_a_version_and_is_idempotent(tmp_path):
     built, served = tmp_path / "built", tmp_path / "served"
     model_repository.write_version(built, CONFIG, 3, engine(tmp_path, 3))
-    target = model_repository.publish_version(built, served, "fraud", 3)
-    assert (target / "model.onnx").read_bytes() == (built / "fraud" / "3" / "model.onnx").read_bytes()
-    assert model_repository.publish_version(built, served, "fraud", 3) == target
-    assert not [p for p in (served / "fraud").iterdir() if p.name.startswith(".")], "no staging left behind"
+    target = model_repository.publish_version(built, served, "scorer", 3)
+    assert (target / "model.onnx").read_bytes() == (built / "scorer" / "3" / "model.onnx").read_bytes()
+    assert model_repository.publish_version(built, served, "scorer", 3) == target
+    assert not [p for p in (served / "scorer").iterdir() if p.name.startswith(".")], "no staging left behind"
 
 
 def test_publish_refuses_to_overwrite_a_different_version(tmp_path):
@@ -51,9 +51,9 @@ def test_publish_refuses_to_overwrite_a_different_version(tmp_path):
     model_repository.write_version(built, CONFIG, 1, engine(tmp_path, 1))
     model_repository.write_version(served, CONFIG, 1, engine(tmp_path, 2))
     with pytest.raises(model_repository.RepositoryError, match="different files"):
-        model_repository.publish_version(built, served, "fraud", 1)
+        model_repository.publish_version(built, served, "scorer", 1)
 
 
 def test_missing_version_is_a_clear_error(tmp_path):
     with pytest.raises(model_repository.RepositoryError, match="version 4"):
-        model_repository.publish_version(tmp_path, tmp_path / "x", "fraud", 4)
+        model_repository.publish_version(tmp_path, tmp_path / "x", "scorer", 4)

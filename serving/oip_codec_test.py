@@ -9,7 +9,7 @@ from serving.model_config import contract_config
 from serving.oip_codec import RequestError, decode_infer_request, encode_infer_response, model_metadata
 from serving.synthetic_data import reference_spec
 
-CONFIG = contract_config("fraud", reference_spec(n_numeric=3, n_categorical=2), max_batch_size=4)
+CONFIG = contract_config("scorer", reference_spec(n_numeric=3, n_categorical=2), max_batch_size=4)
 
 
 def tensor(name, shape, datatype, data, **extra):
@@ -85,7 +85,7 @@ def test_response_has_protocol_shape():
     body = encode_infer_response(CONFIG, 3, "r1", {"score": np.array([[0.25], [0.5]], dtype=np.float32)}, ("score",))
     document = json.loads(body)
     assert document == {
-        "model_name": "fraud",
+        "model_name": "scorer",
         "model_version": "3",
         "id": "r1",
         "outputs": [{"name": "score", "datatype": "FP32", "shape": [2, 1], "data": [0.25, 0.5]}],

@@ -56,7 +56,7 @@ def test_parity_detects_a_different_model(model, tmp_path):
 
 def test_signature_mismatches_name_each_difference(model, tmp_path):
     engine = session(export_onnx(model, CONFIG, tmp_path / "model.onnx"))
-    wrong = contract_config("fraud", reference_spec(n_numeric=5))
+    wrong = contract_config("scorer", reference_spec(n_numeric=5))
     assert any("rows are [8]" in p for p in signature_mismatches(engine, wrong))
     retyped = CONFIG.__class__(
         **{**CONFIG.__dict__, "inputs": (CONFIG.inputs[0], TensorSpec("categorical", "TYPE_INT32", (3,)))}

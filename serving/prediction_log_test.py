@@ -48,7 +48,7 @@ def batch(rows=2, ids=None):
     return PredictionBatch(
         "req-1",
         ids,
-        "fraud",
+        "scorer",
         3,
         {"amount": np.arange(rows, dtype=np.float32), "merchant": np.arange(rows)},
         np.full((rows, 1), 0.25),
@@ -72,7 +72,7 @@ def test_one_record_per_row_with_features_score_version_and_ids():
     topic, key, record = producer.sent[1]
     assert topic == "preds" and key == b"t-b"
     assert record["request_id"] == "req-1" and record["transaction_id"] == "t-b"
-    assert record["model"] == "fraud" and record["model_version"] == 3
+    assert record["model"] == "scorer" and record["model_version"] == 3
     assert record["features"] == {"amount": 1.0, "merchant": 1} and record["score"] == 0.25
     assert record["time"] > 0
     assert counts["sent"] == 2

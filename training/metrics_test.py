@@ -31,7 +31,7 @@ def test_calibration_error_is_zero_when_calibrated_and_large_when_not():
     assert expected_calibration_error(labels, np.clip(scores + 0.3, 0, 1)) > 0.2
 
 
-def test_fraud_metrics_has_every_metric():
+def test_binary_metrics_has_every_metric():
     metrics = binary_metrics([0, 1, 0, 1], [0.2, 0.7, 0.4, 0.6], max_fpr=0.5)
     assert set(metrics) == {"pr_auc", "roc_auc", "recall_at_fpr", "ece", "positive_rate", "mean_score"}
     assert metrics["positive_rate"] == 0.5

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from assets.closed_loop import LoopResource, drift_reference
 from assets.mlflow_tracking import MlflowTracking
 from assets.model_gate import ModelEvaluationConfig, model_evaluation
-from assets.model_training import ModelTrainingConfig, fraud_model
+from assets.model_training import ModelTrainingConfig, trained_model
 from monitoring.reference_profile import ReferenceProfile
 from training.config import CONFIG_DIR
 from training.registry import CHALLENGER, CHAMPION, LINEAGE_TAGS, promotion_history
@@ -89,7 +89,7 @@ def _assert_reference_saved_with(world, version: str) -> None:
 
 def test_first_model_trains_registers_with_lineage_and_becomes_champion(world):
     result = dg.materialize(
-        [world["training_set"], fraud_model, model_evaluation, drift_reference],
+        [world["training_set"], trained_model, model_evaluation, drift_reference],
         instance=world["instance"],
         resources=world["resources"],
         run_config=_run_config(world, "tiny"),
@@ -122,7 +122,7 @@ def test_first_model_trains_registers_with_lineage_and_becomes_champion(world):
 
 def test_a_worse_challenger_is_refused_and_the_champion_stays(world):
     result = dg.materialize(
-        [fraud_model, model_evaluation, drift_reference],
+        [trained_model, model_evaluation, drift_reference],
         instance=world["instance"],
         resources=world["resources"],
         run_config=_run_config(world, str(world["root"] / "worse.yaml")),

@@ -11,7 +11,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from assets.mlflow_tracking import MlflowTracking, MlflowUnavailableError
-from assets.model_training import TRAINING_RETRY_POLICY, ModelTrainingConfig, fraud_model
+from assets.model_training import TRAINING_RETRY_POLICY, ModelTrainingConfig, trained_model
 from serving.model_config import contract_config
 from serving.onnx_export import check_parity, export_onnx
 from training.config import load_config
@@ -175,7 +175,7 @@ def test_unreachable_mlflow_fails_clearly_and_is_retried_by_policy(tmp_path):
     with pytest.raises(MlflowUnavailableError, match=f"{dead} is unreachable"):
         MlflowTracking(tracking_uri=dead).check_reachable()
     result = dg.materialize(
-        [fraud_model],
+        [trained_model],
         resources={"mlflow_tracking": MlflowTracking(tracking_uri=dead)},
         run_config=dg.RunConfig(
             {
@@ -201,7 +201,7 @@ def test_bad_training_data_fails_at_once_without_retry(tmp_path, mlflow_service)
 
     pd.read_parquet(bad).assign(is_positive=0).to_parquet(bad)
     result = dg.materialize(
-        [fraud_model],
+        [trained_model],
         resources={"mlflow_tracking": MlflowTracking(tracking_uri=mlflow_service.tracking_uri)},
         run_config=dg.RunConfig(
             {

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import os
 import platform
@@ -251,7 +252,6 @@ def tensorrt_rows() -> list[Row]:
     """Whether TensorRT and torch-TensorRT are importable here (they are not expected to be on a bare image)."""
     rows = []
     reason = tensorrt_unavailable_reason()
-    import importlib.util
 
     found = importlib.util.find_spec("tensorrt") is not None
     rows.append(
@@ -266,6 +266,15 @@ def tensorrt_rows() -> list[Row]:
     torch_trt = importlib.util.find_spec("torch_tensorrt") is not None
     rows.append(Row("torch-TensorRT importable", "gpu", "ok" if torch_trt else "skipped", "yes" if torch_trt else "no"))
     return rows
+
+
+def spec_of(reference: str):
+    """The FeatureSpec at `reference`, or the spec of the first model declaration in the list there."""
+    module, _, attribute = reference.partition(":")
+    target = getattr(importlib.import_module(module), attribute) if module and attribute else None
+    if isinstance(target, list | tuple) and target:
+        return target[0].spec
+    return resolve_spec(reference)
 
 
 def markdown(info: dict[str, str], rows: list[Row], args) -> str:
@@ -284,7 +293,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "reported as skipped with their reason.",
     )
     parser.add_argument("out", type=Path, help="folder for gpu_check.md and gpu_check.json")
-    parser.add_argument("--spec", default="domain.features:FRAUD_FEATURES", help="module:ATTRIBUTE of the FeatureSpec")
+    parser.add_argument(
+        "--spec",
+        default="domain.models:MODELS",
+        help="module:ATTRIBUTE of a FeatureSpec, or of a list of model declarations (the first one's spec is used)",
+    )
     parser.add_argument("--rows", type=int, default=400_000, help="generated training-set rows (default 400,000)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run; samples/s is the median after the first")
     parser.add_argument("--configs", default="full,large", help="comma-separated training configs (default full,large)")
@@ -299,7 +312,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    spec = resolve_spec(args.spec)
+    spec = spec_of(args.spec)
     info = environment()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
