@@ -69,8 +69,10 @@ def wait_until_live(server_url: str, name: str, version: int, timeout_s: float, 
 def deploy(
     build_repository: Path, served_repository: Path, name: str, version: int, config: DeploymentConfig
 ) -> LiveModel:
-    """Publishes the version atomically (renamed into place) and waits until the server serves it."""
+    """Publishes the version atomically (renamed into place), pins it as the one to serve, and waits until the
+    server serves it. The pin is what switches traffic, so deploying an older version (a rollback) works too."""
     model_repository.publish_version(build_repository, served_repository, name, version)
+    model_repository.pin_version(served_repository, name, version)
     return wait_until_live(config.server_url, name, version, config.ready_timeout_seconds, config.consecutive_ready)
 
 

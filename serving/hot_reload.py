@@ -61,8 +61,15 @@ class ModelHost:
         return model.run(inputs)
 
     def candidate(self) -> int | None:
-        """The version to load next: the newest one that is not serving and did not fail with these same files."""
-        latest = model_repository.latest_version(self.root, self.name)
+        """The version to load next: the one the repository says to serve (pinned, else newest), if it is not
+        serving already and did not fail with these same files."""
+        try:
+            latest = model_repository.serving_version(self.root, self.name)
+        except (OSError, ValueError) as exc:  # a config.pbtxt being replaced, or a bad pin: keep serving
+            log.warning("model '%s': cannot read which version to serve (%s); keeping the current one", self.name, exc)
+            return None
+        if latest is not None and latest not in model_repository.versions(self.root, self.name):
+            return None
         if latest is None or (self.current is not None and latest == self.current.version):
             return None
         if latest in self.refused:

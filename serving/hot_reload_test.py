@@ -93,3 +93,18 @@ def test_first_version_failing_leaves_the_model_not_ready(tmp_path):
     host = ModelHost(root, "scorer")
     assert not host.poll().loaded
     assert host.current is None
+
+
+def test_a_pinned_version_serves_and_a_pin_to_an_older_one_rolls_back(tmp_path):
+    root = tmp_path / "repo"
+    add_version(root, 1)
+    add_version(root, 2)
+    host = ModelHost(root, "scorer")
+    assert host.poll().loaded and host.current.version == 2, "unpinned: the newest version serves"
+    model_repository.pin_version(root, "scorer", 1)
+    event = host.poll()
+    assert event.loaded and event.version == 1 and host.current.version == 1, "the rollback reached serving"
+    add_version(root, 3)
+    assert host.poll() is None and host.current.version == 1, "a newer folder does not win over the pin"
+    model_repository.pin_version(root, "scorer", 3)
+    assert host.poll().loaded and host.current.version == 3

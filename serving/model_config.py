@@ -97,6 +97,9 @@ class ModelConfig:
     """Batch sizes Triton prefers to form (informational for our batcher, which runs whatever has queued)."""
     max_queue_size: int = 4096
     """Rows the batcher's queue holds before new requests are rejected (Triton: default_queue_policy.max_queue_size)."""
+    pinned_version: int | None = field(default=None, compare=False)
+    """The one version to serve (Triton's `version_policy: { specific: { versions: [N] } }`), written by the
+    deployment; None serves the newest complete version (`version_policy: { latest: { num_versions: 1 } }`)."""
     extra: dict = field(default_factory=dict, compare=False)
     """Anything else the file held, kept verbatim (parameters, instance groups...)."""
 
@@ -142,7 +145,11 @@ class ModelConfig:
             + (preferred if self.preferred_batch_sizes else "")
             + f"  max_queue_delay_microseconds: {self.max_queue_delay_microseconds}\n"
             + f"  default_queue_policy {{\n    max_queue_size: {self.max_queue_size}\n  }}\n}}\n"
-            + "version_policy: { latest: { num_versions: 1 } }\n"
+            + (
+                f"version_policy: {{ specific: {{ versions: [ {self.pinned_version} ] }} }}\n"
+                if self.pinned_version is not None
+                else "version_policy: { latest: { num_versions: 1 } }\n"
+            )
             + "instance_group [ { count: 1, kind: KIND_CPU } ]\n"
         )
 
@@ -171,7 +178,17 @@ class ModelConfig:
 
         batching = one(fields, "dynamic_batching", {})
         policy = one(batching, "default_queue_policy", {})
-        known = {"name", "platform", "max_batch_size", "input", "output", "dynamic_batching"}
+        known = {"name", "platform", "max_batch_size", "input", "output", "dynamic_batching", "version_policy"}
+        version_policy = one(fields, "version_policy", {})
+        pinned = None
+        if "specific" in version_policy:
+            listed = [int(v) for v in one(version_policy, "specific").get("versions", [])]
+            if len(listed) != 1:
+                raise ModelConfigError(
+                    f"config.pbtxt: version_policy.specific lists {listed}; this server serves exactly one version "
+                    "per model, so name one"
+                )
+            pinned = listed[0]
         return cls(
             name=one(fields, "name"),
             platform=one(fields, "platform"),
@@ -181,6 +198,7 @@ class ModelConfig:
             max_queue_delay_microseconds=int(one(batching, "max_queue_delay_microseconds", 0)),
             preferred_batch_sizes=tuple(int(b) for b in batching.get("preferred_batch_size", [])),
             max_queue_size=int(one(policy, "max_queue_size", 4096)),
+            pinned_version=pinned,
             extra={k: v for k, v in fields.items() if k not in known},
         )
 

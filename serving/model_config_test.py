@@ -1,5 +1,7 @@
 """config.pbtxt round trip, Triton-style parsing and the FeatureSpec contract."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -68,3 +70,12 @@ def test_bad_configs_are_refused_with_a_reason(text, message):
 def test_text_proto_strings_numbers_and_nesting():
     parsed = parse_text_proto('a: "x y" b: 3 c: 1.5 d { e: [1, 2] } d { e: 3 }')
     assert parsed == {"a": ["x y"], "b": [3], "c": [1.5], "d": [{"e": [1, 2]}, {"e": [3]}]}
+
+
+def test_version_policy_round_trips_and_names_one_version():
+    pinned = dataclasses.replace(contract_config("scorer", reference_spec()), pinned_version=4)
+    assert ModelConfig.from_pbtxt(pinned.to_pbtxt()).pinned_version == 4
+    assert ModelConfig.from_pbtxt(contract_config("scorer", reference_spec()).to_pbtxt()).pinned_version is None
+    two = pinned.to_pbtxt().replace("versions: [ 4 ]", "versions: [ 4, 5 ]")
+    with pytest.raises(ModelConfigError, match=r"lists \[4, 5\]; this server serves exactly one version"):
+        ModelConfig.from_pbtxt(two)

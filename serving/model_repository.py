@@ -2,11 +2,14 @@
 
 Versions are immutable folders that appear atomically (written under a hidden staging name, then renamed), so a
 server polling the repository never sees half a version. Publishing a version into a served repository is the
-deployment's atomic switch: servers follow the latest version (Triton's `version_policy: latest`).
+deployment's atomic switch: `pin_version` then names the one version servers serve (Triton's
+`version_policy: specific`), so a rollback to an older version reaches serving; without a pin they follow the
+latest complete version.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -41,6 +44,23 @@ def versions(root: Path, name: str) -> list[int]:
 def latest_version(root: Path, name: str) -> int | None:
     found = versions(root, name)
     return found[-1] if found else None
+
+
+def serving_version(root: Path, name: str) -> int | None:
+    """The version a server should serve: the pinned one if config.pbtxt pins one, else the newest complete one."""
+    pinned = read_config(root, name).pinned_version if (root / name / CONFIG_FILE).is_file() else None
+    return pinned if pinned is not None else latest_version(root, name)
+
+
+def pin_version(root: Path, name: str, version: int) -> ModelConfig:
+    """Makes `version` the one the model serves (config.pbtxt rewritten atomically); it must be complete already."""
+    if version not in versions(root, name):
+        raise RepositoryError(
+            f"cannot pin version {version} of model '{name}': {root / name} holds versions {versions(root, name)}"
+        )
+    config = dataclasses.replace(read_config(root, name), pinned_version=version)
+    _write_atomically(root / name / CONFIG_FILE, config.to_pbtxt())
+    return config
 
 
 def read_config(root: Path, name: str) -> ModelConfig:
@@ -83,9 +103,16 @@ def write_version(
     shutil.copyfile(engine_file, staging / config.model_file)
     if provenance is not None:
         (staging / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2, sort_keys=True, default=str))
-    _write_atomically(model_dir / CONFIG_FILE, config.to_pbtxt())
+    _write_atomically(model_dir / CONFIG_FILE, _keeping_pin(config, root).to_pbtxt())
     os.rename(staging, target)
     return target
+
+
+def _keeping_pin(config: ModelConfig, root: Path) -> ModelConfig:
+    """`config` with the pin the repository's current config.pbtxt holds: adding a version never switches traffic."""
+    if not (root / config.name / CONFIG_FILE).is_file():
+        return config
+    return dataclasses.replace(config, pinned_version=read_config(root, config.name).pinned_version)
 
 
 def publish_version(source_root: Path, target_root: Path, name: str, version: int) -> Path:
@@ -107,6 +134,7 @@ def publish_version(source_root: Path, target_root: Path, name: str, version: in
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".staging-{version}-{uuid.uuid4().hex[:8]}"
     shutil.copytree(source, staging)
-    _write_atomically(target.parent / CONFIG_FILE, (source_root / name / CONFIG_FILE).read_text())
+    # A served model keeps its pin: publishing a version does not switch traffic, pin_version does.
+    _write_atomically(target.parent / CONFIG_FILE, _keeping_pin(read_config(source_root, name), target_root).to_pbtxt())
     os.rename(staging, target)
     return target

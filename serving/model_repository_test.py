@@ -57,3 +57,20 @@ def test_publish_refuses_to_overwrite_a_different_version(tmp_path):
 def test_missing_version_is_a_clear_error(tmp_path):
     with pytest.raises(model_repository.RepositoryError, match="version 4"):
         model_repository.publish_version(tmp_path, tmp_path / "x", "scorer", 4)
+
+
+def test_pin_names_the_served_version_and_survives_a_publish(tmp_path):
+    built, served = tmp_path / "build", tmp_path / "served"
+    for version in (1, 2):
+        model_repository.write_version(built, CONFIG, version, engine(tmp_path, version))
+        model_repository.publish_version(built, served, "scorer", version)
+    assert model_repository.serving_version(served, "scorer") == 2
+    model_repository.pin_version(served, "scorer", 1)
+    assert model_repository.serving_version(served, "scorer") == 1
+    assert "specific: { versions: [ 1 ] }" in (served / "scorer" / "config.pbtxt").read_text()
+    model_repository.write_version(built, CONFIG, 3, engine(tmp_path, 3))
+    model_repository.publish_version(built, served, "scorer", 3)
+    assert model_repository.serving_version(served, "scorer") == 1, "publishing does not switch traffic"
+    with pytest.raises(model_repository.RepositoryError, match=r"cannot pin version 7 .* holds versions \[1, 2, 3\]"):
+        model_repository.pin_version(served, "scorer", 7)
+    assert model_repository.serving_version(served, "scorer") == 1

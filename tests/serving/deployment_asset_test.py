@@ -60,3 +60,18 @@ def test_a_version_the_server_refuses_fails_the_deployment_and_the_old_one_stays
         assert "did not report version 3 of model 'fraud' ready" in failure.user_failure_data.description
         assert "['1']" in failure.user_failure_data.description, "the message says what is live instead"
     assert server.request("GET", "/v2/models/fraud")[1]["versions"] == ["1"]
+
+
+def test_deploying_an_older_version_rolls_the_running_server_back(setup):
+    server, built = setup
+    add_version(built, 1)
+    with dg.instance_for_test() as instance:
+        report_engine(instance, built, 2)
+        assert run_deployment(instance, server).success
+        assert server.request("GET", "/v2/models/fraud")[1]["versions"] == ["2"]
+        report_engine(instance, built, 1)  # e.g. after `training.registry rollback`: the engine of the old champion
+        result = run_deployment(instance, server)
+        assert result.success
+        (materialization,) = result.asset_materializations_for_node("deployment")
+        assert materialization.metadata["live_version"].value == 1
+    assert server.request("GET", "/v2/models/fraud")[1]["versions"] == ["1"], "the pin, not the newest folder, serves"
