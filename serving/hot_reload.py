@@ -29,6 +29,8 @@ class ReloadEvent:
     """True if it now serves."""
     reason: str
     """Why it was refused (empty when loaded)."""
+    memory_bytes: int = 0
+    """Resident memory the loaded version added to this worker (0 when refused)."""
 
 
 class ModelHost:
@@ -100,7 +102,7 @@ class ModelHost:
             previous = self.current
             self.current = model
             self.refused.pop(version, None)
-            event = ReloadEvent(self.name, version, True, "")
+            event = ReloadEvent(self.name, version, True, "", model.memory_bytes)
             log.info(
                 "model '%s' now serves version %s (was %s)", self.name, version, previous.version if previous else None
             )
@@ -117,7 +119,7 @@ async def watch(hosts: list[ModelHost], interval_s: float, stop: asyncio.Event) 
     """Polls the repository every `interval_s` and loads new versions on a thread, until `stop` is set."""
     loop = asyncio.get_running_loop()
     while not stop.is_set():
-        for host in hosts:
+        for host in list(hosts):  # models may be attached or detached while a poll awaits
             try:
                 await loop.run_in_executor(None, host.poll)
             except Exception:  # noqa: BLE001 - a reload bug must never take the serving version down

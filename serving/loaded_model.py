@@ -3,6 +3,8 @@ its outputs before anyone is allowed to call it."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +42,8 @@ class LoadedModel:
     """The session that runs it."""
     files_stamp: tuple = field(default=())
     """(path, size, mtime) of its model file, to notice a version folder rewritten in place."""
+    memory_bytes: int = 0
+    """Resident memory the worker gained while loading and warming it up (RSS after minus RSS before)."""
 
     def run(self, inputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
         """One batch through the model: outputs by name, and this version (the batcher's RunBatch)."""
@@ -90,6 +94,7 @@ def load_version(
     if not path.is_file():
         raise ModelLoadError(f"{where}: {path} does not exist")
     stamp = file_stamp(path)
+    resident_before = resident_bytes()
     try:
         onnx_session = session(path, threads=threads)
     except Exception as exc:
@@ -100,7 +105,16 @@ def load_version(
     model = LoadedModel(config, version, onnx_session, stamp)
     for rows in sorted({min(b, config.max_batch_size) for b in check.warmup_batch_sizes}):
         _check_outputs(model, rows, check, where)
-    return model
+    return dataclasses.replace(model, memory_bytes=max(0, resident_bytes() - resident_before))
+
+
+def resident_bytes() -> int:
+    """This process's resident set size from /proc/self/statm (0 where /proc is absent)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def _check_outputs(model: LoadedModel, rows: int, check: LoadCheck, where: str) -> None:

@@ -94,6 +94,13 @@ class ServingMetrics:
             multiprocess_mode="livesum",
             registry=registry,
         )
+        self.model_memory = Gauge(
+            "flywheel_model_memory_bytes",
+            "Resident memory each model's serving version added to its worker when it loaded (summed over workers).",
+            ["model"],
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
         self.reloads = Counter(
             "flywheel_model_reloads",
             "Version load attempts by outcome (loaded or refused).",

@@ -153,6 +153,7 @@ class InferenceServer:
         self.metrics.reloads.labels(event.model, str(event.version), "loaded" if event.loaded else "refused").inc()
         if event.loaded:
             self.metrics.version_switched(event.model, previous[0], event.version)
+            self.metrics.model_memory.labels(event.model).set(event.memory_bytes)
             previous[0] = event.version
 
     async def start(self) -> None:
@@ -187,8 +188,7 @@ class InferenceServer:
             ).start()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(watch(hosts, self.config.reload_interval_s, self._stop)))
-        if self._awaited:
-            self._tasks.append(loop.create_task(self._attach_when_published(hosts)))
+        self._tasks.append(loop.create_task(self._follow_repository(hosts)))
 
     async def _attach(self, name: str, hosts: list[ModelHost]) -> None:
         """Loads the model's newest good version and starts its batcher; `hosts` is the reload watcher's list."""
@@ -209,18 +209,50 @@ class InferenceServer:
         self.models[name] = ServedModel(host, batcher, names_by_input)
         hosts.append(host)
 
-    async def _attach_when_published(self, hosts: list[ModelHost]) -> None:
-        """Polls for the awaited models' config.pbtxt and attaches each once it is there."""
-        while self._awaited and not self._stop.is_set():
-            for name in sorted(self._awaited & set(model_repository.model_names(self.config.repository))):
+    def _published(self) -> set[str]:
+        """Models in the repository this server can serve (ONNX Runtime ones; a half-written config is skipped)."""
+        repository = self.config.repository
+        found = set()
+        for name in model_repository.model_names(repository):
+            try:
+                if model_repository.read_config(repository, name).platform == PLATFORM_ONNX:
+                    found.add(name)
+            except Exception:  # noqa: BLE001 - a config.pbtxt being written: the next poll sees it whole
+                continue
+        return found
+
+    async def _follow_repository(self, hosts: list[ModelHost]) -> None:
+        """Attaches models as they are published and detaches removed ones, without a restart.
+
+        With --model the server serves those names only (attached once each appears); without it, every ONNX model
+        in the repository, so adding a model folder adds a model and removing one removes it.
+        """
+        while not self._stop.is_set():
+            published = self._published()
+            wanted = (self._awaited if self.config.models else published - set(self.models)) & published
+            for name in sorted(wanted):
                 try:
                     await self._attach(name, hosts)
                     self._awaited.discard(name)
                     log.info("model '%s' was published; serving it", name)
                 except Exception:  # noqa: BLE001 - keep waiting: a half-written model must not stop the server
                     log.exception("model '%s' appeared but could not be attached yet; retrying", name)
+            if not self.config.models:
+                for name in sorted(set(self.models) - published):
+                    await self._detach(name, hosts)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.config.reload_interval_s)
+
+    async def _detach(self, name: str, hosts: list[ModelHost]) -> None:
+        """Stops serving a model whose folder left the repository (requests for it get 404 from now on)."""
+        served = self.models.pop(name)
+        if served.host in hosts:
+            hosts.remove(served.host)
+        await served.batcher.stop()
+        self.metrics.model_memory.labels(name).set(0)
+        if served.host.current is not None:
+            self.metrics.version_workers.labels(name, str(served.host.current.version)).set(0)
+        log.info("model '%s' was removed from %s; it is no longer served", name, self.config.repository)
 
     async def stop(self) -> None:
         self._stop.set()
