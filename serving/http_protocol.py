@@ -79,6 +79,11 @@ class HttpLimits:
     """Requests parsed ahead on one connection before reading pauses."""
     max_header_bytes: int = 64 * 1024
     """Total header size tolerated."""
+    max_drain_bytes: int = 64 * 1024 * 1024
+    """After a 413, up to this much of the refused body is read and dropped before closing, so the client reads the
+    413 instead of a connection reset (closing a socket with unread data resets it)."""
+    drain_seconds: float = 5.0
+    """Longest wait for the rest of a refused body before the connection is closed anyway."""
 
 
 class _Stop(Exception):
@@ -109,6 +114,9 @@ class HttpProtocol(asyncio.Protocol):
         self._header_bytes = 0
         self._body: list[bytes] = []
         self._body_size = 0
+        self._drain_left: int | None = None
+        """Bytes of a refused body still to read and drop before closing (None: not draining)."""
+        self._drain_timer: asyncio.TimerHandle | None = None
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -119,10 +127,17 @@ class HttpProtocol(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
         self._transport = None
         self._pending.clear()
 
     def data_received(self, data: bytes) -> None:
+        if self._drain_left is not None:
+            self._drain_left -= len(data)
+            if self._drain_left <= 0:
+                self._close()
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -153,7 +168,8 @@ class HttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         length = self._headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self._limits.max_body_bytes:
-            self._reject(413, f"request body of {length} bytes exceeds the limit of {self._limits.max_body_bytes}")
+            message = f"request body of {length} bytes exceeds the limit of {self._limits.max_body_bytes}"
+            self._reject(413, message, drain_bytes=int(length))
             raise _Stop
         if self._headers.get("expect", "").lower() == "100-continue" and self._transport is not None:
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -161,7 +177,11 @@ class HttpProtocol(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
         if self._body_size > self._limits.max_body_bytes:
-            self._reject(413, f"request body exceeds the limit of {self._limits.max_body_bytes} bytes")
+            self._reject(
+                413,
+                f"request body exceeds the limit of {self._limits.max_body_bytes} bytes",
+                drain_bytes=self._limits.max_drain_bytes,
+            )
             raise _Stop
         self._body.append(body)
 
@@ -211,14 +231,31 @@ class HttpProtocol(asyncio.Protocol):
         finally:
             self._busy = False
 
-    def _reject(self, status: int, message: str) -> None:
-        """Answers a request we will not parse further, then closes the connection."""
+    def _reject(self, status: int, message: str, drain_bytes: int = 0) -> None:
+        """Answers a request we will not parse further, then closes the connection.
+
+        With `drain_bytes`, the rest of the refused body (at most max_drain_bytes, for at most drain_seconds) is
+        read and dropped first, so that the client, still sending, gets to read the answer.
+        """
         if self._transport is None:
             return
         self._pending.clear()
         self._transport.write(encode_response(HttpResponse(status, _error_body(message)), keep_alive=False))
-        self._transport.close()
-        self._transport = None
+        left = min(drain_bytes - self._body_size, self._limits.max_drain_bytes) if drain_bytes else 0
+        if left <= 0:
+            self._close()
+            return
+        self._drain_left = left
+        self._drain_timer = self._loop.call_later(self._limits.drain_seconds, self._close)
+
+    def _close(self) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+        self._drain_left = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
 
 
 def reuse_port_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:

@@ -176,3 +176,21 @@ def test_pipelined_requests_are_answered_in_order(server):
             reply += chunk
     assert reply.count(b"HTTP/1.1 200") == 3
     assert reply.index(b'"id":"first"') < reply.index(b'"id":"second"') < reply.index(b'"live"')
+
+
+@pytest.mark.parametrize("size", [2_000_000, 20_000_000])
+def test_a_body_far_over_the_limit_gets_a_413_with_a_message_not_a_reset(server, size):
+    """The client is still sending when the server refuses: the server reads and drops the rest, then answers."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.request(
+            "POST", "/v2/models/fraud/infer", body=b"x" * size, headers={"content-type": "application/json"}
+        )
+        reply = connection.getresponse()
+        payload = json.loads(reply.read())
+    finally:
+        connection.close()
+    assert reply.status == 413 and f"request body of {size} bytes exceeds the limit" in payload["error"]
+    assert server.alive()
