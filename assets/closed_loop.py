@@ -1,9 +1,13 @@
-"""The closed loop: feedback from late labels, drift and performance sensors that retrain, automatic redeploys.
+"""The closed loop, per declared model: feedback from late labels, drift and performance sensors that retrain it,
+automatic redeploys.
 
-Sensors are thin: they read recent traffic or labeled quality, call monitoring/ (evaluate_drift,
-evaluate_labeled_quality, decide_retrain) and turn a `retrain` decision into one run request per drift
-episode. Every decision, with its statistics and thresholds, is the tick's skip reason or the run's tags,
-and the retraining state lives in the sensor cursor.
+`loop_stages(declaration)` builds each model's `<model>_drift_reference` and `<model>_labeled_predictions` assets,
+its `<model>_drift_sensor`, `<model>_performance_sensor` and fallback schedule; window, exempt features,
+false-alarm rate, label maturity, cooldown and daily budget come from the declaration, the stack-wide settings
+(ticks, settle, the cap on concurrent retraining runs) from `LoopResource`. Sensors are thin: they read the model's
+recent traffic or labeled quality, call monitoring/ (evaluate_drift, evaluate_labeled_quality, decide_retrain) and
+turn a `retrain` decision into one run request per episode. Every decision, with its statistics and thresholds, is
+the tick's skip reason or the run's tags, and the model's retraining state lives in its sensor's cursor.
 """
 
 import dataclasses
@@ -19,13 +23,15 @@ import pyarrow as pa
 from pydantic import Field
 
 from assets.data_assets import KafkaResource, LakeResource
+from assets.deployment import deployment_key, engine_key
 from assets.mlflow_tracking import MlflowTracking
-from assets.model_catalog import MODEL
-from assets.model_training import DEFAULT_MODEL_NAME, image_markdown
-from assets.runs_in_flight import in_flight_run
+from assets.model_gate import evaluation_key
+from assets.model_training import image_markdown, model_key, training_set_key
+from assets.runs_in_flight import in_flight_count, in_flight_run
 from assets.stack_environment import STACK
 from dataplane.ingestion.kafka_sink import IngestSettings, ParquetOffsetSink, ingest
 from dataplane.ingestion.recent_records import KafkaUnavailableError, check_reachable, read_recent
+from features.model_declaration import ModelDeclaration
 from monitoring.drift_plot import plot_drift_report
 from monitoring.drift_report import DriftThresholds, evaluate_drift
 from monitoring.feedback_join import join_labels, quality_by_version
@@ -36,28 +42,41 @@ from monitoring.reference_profile import ReferenceProfile, build_reference_profi
 from monitoring.retrain_decision import RETRAIN, RetrainPolicy, RetrainState, decide_retrain
 from monitoring.threshold_calibration import calibrate_thresholds, consecutive_windows
 
-GROUP = "monitoring"
 RETRAINING_TAG = "flywheel/retraining"
-"""Tag of every retraining run, whoever requested it: the shared in-flight check and cooldown look for it."""
-TRAINING_SET = dg.AssetKey("training_set")
-TRAINED_MODEL = dg.AssetKey(f"{MODEL.name}_model")
-MODEL_EVALUATION = dg.AssetKey("model_evaluation")
-SERVING_ENGINE = dg.AssetKey("serving_engine")
-DEPLOYMENT = dg.AssetKey("deployment")
+"""Tag of every retraining run, whoever requested it: the in-flight checks, the cap and the cooldown look for it."""
+MODEL_TAG = "flywheel/model"
+"""Tag naming the declared model a retraining run is for."""
 CHARGEBACK_LABELS = dg.AssetKey("chargeback_labels")
-DRIFT_REFERENCE = dg.AssetKey("drift_reference")
-# A retraining run first ingests what arrived since the last run (the drifted traffic and its labels), then
-# rebuilds features, trains, gates and saves the new version's drift reference.
-RETRAINING_ASSETS = [
+SHARED_RETRAINING_ASSETS = [
     dg.AssetKey("streamed_transactions"),
     CHARGEBACK_LABELS,
     dg.AssetKey("validated_transactions"),
     dg.AssetKey("transaction_features"),
-    TRAINING_SET,
-    TRAINED_MODEL,
-    MODEL_EVALUATION,
-    dg.AssetKey("drift_reference"),
 ]
+"""What every retraining run first refreshes: the traffic and labels that arrived since the last run, validated,
+and the shared features."""
+
+
+def drift_reference_key(model: ModelDeclaration) -> dg.AssetKey:
+    return dg.AssetKey(f"{model.name}_drift_reference")
+
+
+def labeled_predictions_key(model: ModelDeclaration) -> dg.AssetKey:
+    return dg.AssetKey(f"{model.name}_labeled_predictions")
+
+
+def retraining_assets(model: ModelDeclaration) -> list[dg.AssetKey]:
+    """A retraining run of one model: the shared ingest and features, then its training set, training, gate and
+    the new version's drift reference (the engine and deployment follow by automation on a new champion)."""
+    return [
+        *SHARED_RETRAINING_ASSETS,
+        training_set_key(model),
+        model_key(model),
+        evaluation_key(model),
+        drift_reference_key(model),
+    ]
+
+
 PREDICTION_SCHEMA = pa.schema(
     [
         pa.field("request_id", pa.string()),
@@ -71,29 +90,9 @@ PREDICTION_SCHEMA = pa.schema(
 
 
 class LoopResource(dg.ConfigurableResource):
-    """Settings of the closed loop: windows, thresholds, cooldown and the retraining budget."""
+    """Stack-wide settings of the closed loop; each model's own window, thresholds and budget are declared."""
 
-    model_name: str = Field(default=DEFAULT_MODEL_NAME, description="Registered model the loop watches.")
     predictions_topic: str = Field(default="predictions", description="Kafka topic of the server's prediction log.")
-    window_rows: int = Field(
-        default=MODEL.drift.window_rows, description="Rows per drift window (and per calibration window)."
-    )
-    drift_exempt: list[str] = Field(
-        default=list(MODEL.drift.exempt), description="Features left out of drift statistics (time-cumulative ones)."
-    )
-    false_alarm_rate: float = Field(
-        default=MODEL.drift.false_alarm_rate, description="Share of no-drift windows allowed to alarm."
-    )
-    label_maturity_hours: float = Field(
-        default=MODEL.label_maturity.total_seconds() / 3600,
-        description="Age after which an unlabeled prediction counts as a negative.",
-    )
-    cooldown_minutes: float = Field(
-        default=MODEL.budget.cooldown_minutes, description="Minimum time between two retraining requests."
-    )
-    daily_budget: int = Field(
-        default=MODEL.budget.daily_runs, description="Retraining requests allowed per UTC day (the cost guard)."
-    )
     clear_ticks: int = Field(default=3, description="Quiet ticks in a row that close a drift episode.")
     confirm_ticks: int = Field(
         default=2, description="Alarming ticks in a row that open a drift episode (debounces false alarms)."
@@ -103,6 +102,12 @@ class LoopResource(dg.ConfigurableResource):
         description="How long an episode must be open before its retraining is requested, so that the new regime "
         "reaches the training split and not only the holdout.",
     )
+    max_concurrent_retraining: int = Field(
+        default=1,
+        description="Retraining runs in flight at once across all models; a model whose episode finds the cap "
+        "reached waits (its episode stays open, the skip reason says so) and is requested on a later tick. Runs "
+        "refresh the shared ingest and features, so the default keeps them one at a time.",
+    )
     snapshot_dir: str = Field(
         default=".flywheel/monitoring/snapshots", description="Folder the pipeline exporter serves to Prometheus."
     )
@@ -110,66 +115,70 @@ class LoopResource(dg.ConfigurableResource):
         default=".flywheel/monitoring/references", description="Reference profiles and thresholds per model version."
     )
 
-    def policy(self) -> RetrainPolicy:
+    def policy(self, model: ModelDeclaration) -> RetrainPolicy:
         return RetrainPolicy(
-            cooldown=timedelta(minutes=self.cooldown_minutes),
-            daily_budget=self.daily_budget,
+            cooldown=timedelta(minutes=model.budget.cooldown_minutes),
+            daily_budget=model.budget.daily_runs,
             clear_ticks=self.clear_ticks,
             confirm_ticks=self.confirm_ticks,
             settle=timedelta(seconds=self.settle_seconds),
         )
 
-    def reference_path(self, version: int | str, name: str) -> Path:
-        return Path(self.reference_dir, self.model_name, f"v{version}", name)
+    def reference_path(self, model: ModelDeclaration, version: int | str, name: str) -> Path:
+        return Path(self.reference_dir, model.registered_model, f"v{version}", name)
 
 
 # ---------------------------------------------------------------- assets
 
 
 def _versions_needing_reference(
-    instance: dg.DagsterInstance, loop: LoopResource, client
+    instance: dg.DagsterInstance, model: ModelDeclaration, loop: LoopResource, client
 ) -> tuple[str | None, list[str]]:
-    """(newest trained version, versions to profile): the version the trained model asset last registered, plus the
-    serving champion when it has no readable reference (registered outside Dagster, or profiled by an older format)."""
+    """(newest trained version, versions to profile): the version the model's training asset last registered, plus
+    the serving champion when it has no readable reference (registered outside Dagster, or an older format)."""
     from training.registry import CHAMPION, alias_version
 
-    trained = instance.get_latest_materialization_event(TRAINED_MODEL)
+    trained = instance.get_latest_materialization_event(model_key(model))
     newest = None
     metadata = trained.asset_materialization.metadata if trained is not None else {}
-    if "model_version" in metadata and metadata["registered_model"].value == loop.model_name:
+    if "model_version" in metadata and metadata["registered_model"].value == model.registered_model:
         newest = str(metadata["model_version"].value)
-    champion = alias_version(client, loop.model_name, CHAMPION)
+    champion = alias_version(client, model.registered_model, CHAMPION)
     versions = [newest] if newest else []
-    if champion is not None and champion.version not in versions and not _readable_profile(loop, champion.version):
+    if (
+        champion is not None
+        and champion.version not in versions
+        and not _readable_profile(loop, model, champion.version)
+    ):
         versions.append(champion.version)
     return newest, versions
 
 
-def _readable_profile(loop: LoopResource, version: str) -> bool:
+def _readable_profile(loop: LoopResource, model: ModelDeclaration, version: str) -> bool:
     """Whether the version's saved reference profile exists in the current format."""
     try:
-        ReferenceProfile.from_json(loop.reference_path(version, "reference_profile.json").read_text())
+        ReferenceProfile.from_json(loop.reference_path(model, version, "reference_profile.json").read_text())
     except (FileNotFoundError, ValueError):
         return False
     return True
 
 
-def _reference_files(model, frame: pd.DataFrame, loop: LoopResource) -> tuple[dict[str, str], dict]:
-    """The reference profile, calibrated drift thresholds and quality reference of one model on its training data."""
+def _reference_files(registered, frame: pd.DataFrame, model: ModelDeclaration) -> tuple[dict[str, str], dict]:
+    """The reference profile, calibrated drift thresholds and quality reference of one version on its training data."""
     from training.scoring import score_frame  # torch: only when drift_reference runs
 
-    spec = model.spec
+    spec = registered.spec
     frame = frame.sort_values(spec.timestamp, kind="stable").reset_index(drop=True)
-    frame["score"] = score_frame(model.net, spec, frame)
+    frame["score"] = score_frame(registered.net, spec, frame)
     # Normal is what the model will see next: the recent half of its training data (the start of a short history
-    # is full of cards with no past, which live traffic no longer has). Its first half is the profile, the second
-    # half gives the calibration windows, so the thresholds also absorb the data's own slow movement in time.
+    # is full of entities with no past, which live traffic no longer has). Its first half is the profile, the
+    # second half gives the calibration windows, so the thresholds also absorb the data's own slow movement in time.
     recent = frame.iloc[len(frame) // 2 :]
     half = len(recent) // 2
     profile = build_reference_profile(recent.iloc[:half], spec)
-    window_rows = min(loop.window_rows, max((len(recent) - half) // 30, 50))
+    window_rows = min(model.drift.window_rows, max((len(recent) - half) // 30, 50))
     thresholds = calibrate_thresholds(
-        profile, consecutive_windows(recent.iloc[half:], window_rows), spec, loop.false_alarm_rate
+        profile, consecutive_windows(recent.iloc[half:], window_rows), spec, model.drift.false_alarm_rate
     )
     labels = frame[spec.label].to_numpy()
     # Flag about twice the positive rate: a review-queue-sized threshold, whatever the score calibration.
@@ -184,52 +193,56 @@ def _reference_files(model, frame: pd.DataFrame, loop: LoopResource) -> tuple[di
     return files, {"profile_rows": half, "calibration_window_rows": window_rows}
 
 
-@dg.asset(group_name=GROUP, deps=[TRAINED_MODEL, MODEL_EVALUATION], code_version="2", kinds={"mlflow"})
-def drift_reference(
-    context: dg.AssetExecutionContext, loop: LoopResource, mlflow_tracking: MlflowTracking
+def save_drift_references(
+    context: dg.AssetExecutionContext, model: ModelDeclaration, loop: LoopResource, mlflow_tracking: MlflowTracking
 ) -> dg.MaterializeResult:
-    """Every trained version's reference profile, calibrated drift thresholds and quality reference, saved with it."""
+    """Profiles every version that needs it on the model's training set; saves locally and with the MLflow run."""
     from training.registry import load_registered_model  # torch: only when this asset runs
     from training.training_data import read_training_set
 
     client = mlflow_tracking.client()
-    newest, versions = _versions_needing_reference(context.instance, loop, client)
+    newest, versions = _versions_needing_reference(context.instance, model, loop, client)
     if not versions:
         raise dg.Failure(
-            f"no version of {loop.model_name} to profile: materialize {TRAINED_MODEL.to_user_string()} first"
+            f"no version of {model.registered_model} to profile: materialize {model_key(model).to_user_string()} first"
         )
-    source = context.instance.get_latest_materialization_event(TRAINING_SET)
+    source = context.instance.get_latest_materialization_event(training_set_key(model))
     if source is None or "path" not in source.asset_materialization.metadata:
-        raise dg.Failure("training_set has no materialization with a path: materialize it first")
+        raise dg.Failure(
+            f"{training_set_key(model).to_user_string()} has no materialization with a path: materialize it"
+        )
     path = str(source.asset_materialization.metadata["path"].value)
     saved = {}
     for version in versions:
-        model = load_registered_model(loop.model_name, version, mlflow_tracking.tracking_uri)
-        files, sizes = _reference_files(model, read_training_set(path, model.spec), loop)
+        registered = load_registered_model(model.registered_model, version, mlflow_tracking.tracking_uri)
+        files, sizes = _reference_files(registered, read_training_set(path, registered.spec), model)
         for name, text in files.items():
-            target = loop.reference_path(model.version, name)
+            target = loop.reference_path(model, registered.version, name)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
-            client.log_text(model.run_id, text, f"monitoring/{name}")
-        saved[model.version] = sizes
-        context.log.info(f"saved the drift reference of {loop.model_name} v{model.version} ({sizes})")
+            client.log_text(registered.run_id, text, f"monitoring/{name}")
+        saved[registered.version] = sizes
+        context.log.info(f"saved the drift reference of {model.registered_model} v{registered.version} ({sizes})")
     first = saved[versions[0]]
     return dg.MaterializeResult(
         metadata={
             "model_version": versions[0],
             "versions_profiled": ", ".join(versions),
             **first,
-            "path": str(loop.reference_path(versions[0], "")),
+            "path": str(loop.reference_path(model, versions[0], "")),
         },
-        data_version=dg.DataVersion(f"{loop.model_name}-v{newest or versions[0]}"),
+        data_version=dg.DataVersion(f"{model.registered_model}-v{newest or versions[0]}"),
     )
 
 
-@dg.asset(group_name=GROUP, deps=[CHARGEBACK_LABELS], code_version="1", kinds={"kafka"})
-def labeled_predictions(
-    context: dg.AssetExecutionContext, kafka: KafkaResource, lake: LakeResource, loop: LoopResource
+def join_feedback(
+    context: dg.AssetExecutionContext,
+    model: ModelDeclaration,
+    kafka: KafkaResource,
+    lake: LakeResource,
+    loop: LoopResource,
 ) -> dg.MaterializeResult:
-    """The prediction log (Kafka) joined with late chargeback labels, and quality per model version."""
+    """The model's predictions from the log joined with the labels that arrived, and quality per version."""
     sink = lake.path("stream", "predictions")
     settings = IngestSettings(topic=loop.predictions_topic, group_id=f"{kafka.group_id}-predictions")
     report = ingest(kafka.bootstrap_servers, settings, ParquetOffsetSink(sink), PREDICTION_SCHEMA)
@@ -237,17 +250,20 @@ def labeled_predictions(
     predictions = table.to_pandas()
     if "_error" in predictions:
         predictions = predictions[predictions["_error"].isna()]
+    predictions = predictions[predictions["model"] == model.served_name]
     labels_file = lake.path("labels", "chargebacks", "labels.parquet")
     labels = (
-        pd.read_parquet(labels_file) if labels_file.exists() else pd.DataFrame(columns=["transaction_id", "label_time"])
+        pd.read_parquet(labels_file)
+        if labels_file.exists()
+        else pd.DataFrame(columns=[model.spec.entity_id, "label_time"])
     )
     now = pd.Timestamp(datetime.now(UTC))
-    joined = join_labels(predictions, labels, now, pd.Timedelta(hours=loop.label_maturity_hours))
+    joined = join_labels(predictions, labels, now, pd.Timedelta(model.label_maturity))
     quality = quality_by_version(joined.frame)
-    out = lake.path("feedback", "labeled_predictions.parquet")
+    out = lake.path("feedback", model.name, "labeled_predictions.parquet")
     out.parent.mkdir(parents=True, exist_ok=True)
     joined.frame.to_parquet(out, index=False)
-    context.log.info(f"feedback join: {joined.counts()}")
+    context.log.info(f"feedback join of {model.name}: {joined.counts()}")
     timeline = quality_timeline(joined.frame)
     pictures = {}
     if timeline["pr_auc"].notna().any():
@@ -287,14 +303,21 @@ def _frame_of(records: list[dict], spec) -> pd.DataFrame:
     return frame
 
 
-def retraining_blocked(instance: dg.DagsterInstance, cooldown: timedelta, now: datetime) -> str | None:
-    """Why no retraining may start now, whoever asks (drift, performance or schedule): one in flight, or the last
-    one started within the cooldown. None when a retraining run may start."""
-    running = in_flight_run(instance, {RETRAINING_TAG: "true"})
+def retraining_blocked(
+    instance: dg.DagsterInstance, model: ModelDeclaration, cooldown: timedelta, now: datetime, cap: int
+) -> str | None:
+    """Why no retraining of `model` may start now, whoever asks (drift, performance or schedule): one of its own in
+    flight, the stack-wide cap of concurrent retraining runs reached (the episode waits its turn), or its last
+    retraining started within the cooldown. None when one may start."""
+    own = {RETRAINING_TAG: "true", MODEL_TAG: model.name}
+    running = in_flight_run(instance, own)
     if running is not None:
         trigger = running.dagster_run.tags.get("flywheel/trigger", "?")
         return f"retraining run {running.dagster_run.run_id[:8]} ({trigger}) is {running.dagster_run.status.value}"
-    records = instance.get_run_records(filters=dg.RunsFilter(tags={RETRAINING_TAG: "true"}), limit=1)
+    busy = in_flight_count(instance, {RETRAINING_TAG: "true"})
+    if busy >= cap:
+        return f"queued: {busy} retraining run(s) of other models in flight (stack-wide cap {cap})"
+    records = instance.get_run_records(filters=dg.RunsFilter(tags=own), limit=1)
     if records and now - records[0].create_timestamp < cooldown:
         age = (now - records[0].create_timestamp).total_seconds() / 60
         return (
@@ -304,19 +327,21 @@ def retraining_blocked(instance: dg.DagsterInstance, cooldown: timedelta, now: d
     return None
 
 
-def drift_observation(report, decision, version: int, previous: RetrainState) -> dg.AssetObservation | None:
-    """The evaluation as an observation of `drift_reference` (per-feature picture and the explanation), on the
-    ticks worth a look: the first alarming tick, a retraining request, and the tick that closes an episode. Quiet
-    ticks stay out of the event log (the Prometheus snapshot has every tick)."""
+def drift_observation(
+    model: ModelDeclaration, report, decision, version: int, previous: RetrainState
+) -> dg.AssetObservation | None:
+    """The evaluation as an observation of the model's drift reference (per-feature picture and the explanation), on
+    the ticks worth a look: the first alarming tick, a retraining request, and the tick that closes an episode.
+    Quiet ticks stay out of the event log (the Prometheus snapshot has every tick)."""
     first_alarm = report.alarm and previous.alarm_ticks == 0
     closed = previous.episode_start is not None and decision.state.episode_start is None
     if not (first_alarm or decision.action == RETRAIN or closed) or not report.features:
         return None
     with tempfile.TemporaryDirectory() as folder:
-        picture = plot_drift_report(report, Path(folder) / "drift.png", f"model v{version}")
+        picture = plot_drift_report(report, Path(folder) / "drift.png", f"{model.name} v{version}")
         image = image_markdown(picture, "drift per feature")
     return dg.AssetObservation(
-        asset_key=DRIFT_REFERENCE,
+        asset_key=drift_reference_key(model),
         metadata={
             "model_version": version,
             "status": report.status,
@@ -328,23 +353,25 @@ def drift_observation(report, decision, version: int, previous: RetrainState) ->
 
 
 def _retrain_result(
-    context, decision, loop: LoopResource, trigger: str, detail: str, events: list | None = None
+    context, model: ModelDeclaration, decision, loop: LoopResource, trigger: str, detail: str, events=None
 ) -> dg.SensorResult:
     now = _tick_now()
     events = [e for e in (events or []) if e is not None]
+    policy = loop.policy(model)
     if decision.action == RETRAIN and context.instance is not None:
-        blocked = retraining_blocked(context.instance, loop.policy().cooldown, now)
+        blocked = retraining_blocked(context.instance, model, policy.cooldown, now, loop.max_concurrent_retraining)
         if blocked:  # the cursor stays as it was: the episode is still open, its run not spent
-            reason = f"retraining wanted ({decision.reason}) but {blocked}. {detail}"
+            reason = f"retraining of {model.name} wanted ({decision.reason}) but {blocked}. {detail}"
             return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=context.cursor, asset_events=events)
-    write_retraining_snapshot(loop.snapshot_dir, loop.model_name, decision.state, loop.policy(), now)
+    write_retraining_snapshot(loop.snapshot_dir, model.registered_model, decision.state, policy, now)
     cursor = decision.state.to_json()
     if decision.action == RETRAIN:
         request = dg.RunRequest(
             run_key=f"{trigger}-{decision.run_key}",
-            asset_selection=RETRAINING_ASSETS,
+            asset_selection=retraining_assets(model),
             tags={
                 RETRAINING_TAG: "true",
+                MODEL_TAG: model.name,
                 "flywheel/trigger": trigger,
                 "flywheel/episode": decision.run_key or "",
                 "flywheel/why": detail[:200],
@@ -356,135 +383,208 @@ def _retrain_result(
     )
 
 
-@dg.sensor(
-    name="drift_sensor",
-    target=RETRAINING_ASSETS,
-    minimum_interval_seconds=STACK.sensor_interval_seconds,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def drift_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource, loop: LoopResource):
-    """Drift of recent served features and scores against the serving version's reference; retrains per episode."""
-    spec = MODEL.spec
+def evaluate_model_drift(
+    context: dg.SensorEvaluationContext, model: ModelDeclaration, kafka: KafkaResource, loop: LoopResource
+):
+    """One drift tick of one model: its newest served records against its serving version's reference."""
+    spec = model.spec
     try:
-        records = read_recent(kafka.bootstrap_servers, loop.predictions_topic, loop.window_rows)
+        records = read_recent(
+            kafka.bootstrap_servers,
+            loop.predictions_topic,
+            model.drift.window_rows,
+            keep=lambda record: record.get("model") == model.served_name,
+        )
     except KafkaUnavailableError as error:
         return dg.SkipReason(f"cannot read recent traffic: {error}; no run requested")
     if not records:
-        return dg.SkipReason(f"no predictions on '{loop.predictions_topic}' yet")
+        return dg.SkipReason(f"no predictions of '{model.served_name}' on '{loop.predictions_topic}' yet")
     frame = _frame_of(records, spec)
     version = int(frame["model_version"].mode().iloc[0])
+    reference = drift_reference_key(model).to_user_string()
     try:
-        profile = ReferenceProfile.from_json(loop.reference_path(version, "reference_profile.json").read_text())
-        thresholds = DriftThresholds.from_json(loop.reference_path(version, "drift_thresholds.json").read_text())
+        profile = ReferenceProfile.from_json(loop.reference_path(model, version, "reference_profile.json").read_text())
+        thresholds = DriftThresholds.from_json(loop.reference_path(model, version, "drift_thresholds.json").read_text())
     except FileNotFoundError:
-        return dg.SkipReason(f"model version {version} has no drift reference yet (materialize drift_reference)")
+        return dg.SkipReason(f"{model.name} version {version} has no drift reference yet (materialize {reference})")
     except ValueError as error:  # written by an older Flywheel: drift_reference rebuilds it for the champion
         return dg.SkipReason(
-            f"model version {version}'s drift reference is unreadable ({error}): materialize drift_reference"
+            f"{model.name} version {version}'s drift reference is unreadable ({error}): materialize {reference}"
         )
     window = frame[frame["model_version"] == version]
-    report = evaluate_drift(profile, window, spec, thresholds, frozenset(loop.drift_exempt))
+    report = evaluate_drift(profile, window, spec, thresholds, frozenset(model.drift.exempt))
     now = _tick_now()
-    write_drift_snapshot(loop.snapshot_dir, loop.model_name, report, now)
+    write_drift_snapshot(loop.snapshot_dir, model.registered_model, report, now)
     state = RetrainState.from_json(context.cursor)
-    decision = decide_retrain(report, state, now, loop.policy(), loop.model_name)
-    context.log.info(f"drift v{version}: {report.explain()}")
-    observation = drift_observation(report, decision, version, state)
-    return _retrain_result(context, decision, loop, "drift", f"v{version} " + report.explain(), [observation])
+    decision = decide_retrain(report, state, now, loop.policy(model), model.registered_model)
+    context.log.info(f"drift {model.name} v{version}: {report.explain()}")
+    observation = drift_observation(model, report, decision, version, state)
+    return _retrain_result(context, model, decision, loop, "drift", f"v{version} " + report.explain(), [observation])
 
 
-@dg.sensor(
-    name="performance_sensor",
-    target=RETRAINING_ASSETS,
-    minimum_interval_seconds=2 * STACK.sensor_interval_seconds,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def performance_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, loop: LoopResource):
-    """Labeled quality of the serving version against its reference; retrains when it drops (same guards)."""
-    path = lake.path("feedback", "labeled_predictions.parquet")
+def evaluate_model_quality(
+    context: dg.SensorEvaluationContext, model: ModelDeclaration, lake: LakeResource, loop: LoopResource
+):
+    """One quality tick of one model: labeled quality of its serving version against its reference."""
+    path = lake.path("feedback", model.name, "labeled_predictions.parquet")
     if not path.exists():
-        return dg.SkipReason("no labeled predictions yet (labeled_predictions not materialized)")
+        return dg.SkipReason(
+            f"no labeled predictions yet ({labeled_predictions_key(model).to_user_string()} not materialized)"
+        )
     joined = pd.read_parquet(path)
     labeled = joined[joined["status"] != "pending"]
     if labeled.empty:
         return dg.SkipReason("no matured labels yet")
     version = int(labeled["model_version"].mode().iloc[0])
     try:
-        reference = QualityReference(**json.loads(loop.reference_path(version, "quality_reference.json").read_text()))
+        reference = QualityReference(
+            **json.loads(loop.reference_path(model, version, "quality_reference.json").read_text())
+        )
     except FileNotFoundError:
-        return dg.SkipReason(f"model version {version} has no quality reference yet")
+        return dg.SkipReason(f"{model.name} version {version} has no quality reference yet")
     mine = labeled[labeled["model_version"] == version]
     report = evaluate_labeled_quality(reference, mine["score"].to_numpy(), mine["label"].to_numpy())
     now = _tick_now()
-    write_quality_snapshot(loop.snapshot_dir, loop.model_name, report, now)
-    decision = decide_retrain(report, RetrainState.from_json(context.cursor), now, loop.policy(), loop.model_name)
-    return _retrain_result(context, decision, loop, "performance", f"v{version} " + report.explain())
+    write_quality_snapshot(loop.snapshot_dir, model.registered_model, report, now)
+    state = RetrainState.from_json(context.cursor)
+    decision = decide_retrain(report, state, now, loop.policy(model), model.registered_model)
+    return _retrain_result(context, model, decision, loop, "performance", f"v{version} " + report.explain())
 
 
-@dg.sensor(
-    name="label_feedback_sensor",
-    target=[CHARGEBACK_LABELS, dg.AssetKey("labeled_predictions")],
-    minimum_interval_seconds=STACK.sensor_interval_seconds,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def label_feedback_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource):
-    """New chargebacks on the labels topic -> re-join them with the prediction log."""
-    from kafka import KafkaConsumer, TopicPartition
+@dataclasses.dataclass(frozen=True)
+class LoopStages:
+    """One model's part of the closed loop."""
 
-    try:
-        check_reachable(kafka.bootstrap_servers)
-    except KafkaUnavailableError as error:
-        return dg.SkipReason(f"cannot read the labels topic: {error}; no run requested")
-    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False)
-    try:
-        partitions = consumer.partitions_for_topic(kafka.labels_topic) or set()
-        ends = consumer.end_offsets([TopicPartition(kafka.labels_topic, p) for p in partitions]) if partitions else {}
-    finally:
-        consumer.close(autocommit=False)
-    total = sum(ends.values())
-    seen = int(context.cursor or 0)
-    if total <= seen:
-        return dg.SensorResult(skip_reason=dg.SkipReason(f"no new labels (offset total {total})"), cursor=str(seen))
-    running = in_flight_run(context.instance, {"flywheel/trigger": "labels"})
-    if running is not None:  # it will pick the new labels up, or the next tick after it will
-        message = f"{total - seen} new labels; feedback run {running.dagster_run.run_id[:8]} is still in flight"
-        return dg.SensorResult(skip_reason=dg.SkipReason(message), cursor=str(seen))
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=f"labels-{total}",
-                asset_selection=[CHARGEBACK_LABELS, dg.AssetKey("labeled_predictions")],
-                tags={"flywheel/trigger": "labels"},
-            )
-        ],
-        cursor=str(total),
+    drift_reference: dg.AssetsDefinition
+    labeled_predictions: dg.AssetsDefinition
+    drift_sensor: dg.SensorDefinition
+    performance_sensor: dg.SensorDefinition
+    fallback_schedule: dg.ScheduleDefinition
+
+
+def loop_stages(model: ModelDeclaration) -> LoopStages:
+    """The model's drift reference and labeled predictions, its drift and performance sensors and its fallback."""
+    group = model.name
+    targets = retraining_assets(model)
+
+    @dg.asset(
+        name=drift_reference_key(model).path[-1],
+        group_name=group,
+        deps=[model_key(model), evaluation_key(model)],
+        code_version="2",
+        kinds={"mlflow"},
+    )
+    def drift_reference(
+        context: dg.AssetExecutionContext, loop: LoopResource, mlflow_tracking: MlflowTracking
+    ) -> dg.MaterializeResult:
+        """Every trained version's reference profile, calibrated drift thresholds and quality reference."""
+        return save_drift_references(context, model, loop, mlflow_tracking)
+
+    @dg.asset(
+        name=labeled_predictions_key(model).path[-1],
+        group_name=group,
+        deps=[CHARGEBACK_LABELS],
+        code_version="1",
+        kinds={"kafka"},
+    )
+    def labeled_predictions(
+        context: dg.AssetExecutionContext, kafka: KafkaResource, lake: LakeResource, loop: LoopResource
+    ) -> dg.MaterializeResult:
+        """The model's prediction log (Kafka) joined with late labels, and quality per model version."""
+        return join_feedback(context, model, kafka, lake, loop)
+
+    @dg.sensor(
+        name=f"{model.name}_drift_sensor",
+        target=targets,
+        minimum_interval_seconds=STACK.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def drift_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource, loop: LoopResource):
+        """Drift of the model's recent served features and scores against its serving version's reference."""
+        return evaluate_model_drift(context, model, kafka, loop)
+
+    @dg.sensor(
+        name=f"{model.name}_performance_sensor",
+        target=targets,
+        minimum_interval_seconds=2 * STACK.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def performance_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, loop: LoopResource):
+        """Labeled quality of the model's serving version against its reference; retrains when it drops."""
+        return evaluate_model_quality(context, model, lake, loop)
+
+    @dg.schedule(
+        name=f"{model.name}_retraining_fallback_schedule",
+        cron_schedule="0 3 * * *",
+        target=targets,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    def retraining_fallback_schedule(context: dg.ScheduleEvaluationContext, loop: LoopResource):
+        """Retrains the model when nothing else has for 7 days: the fallback of its sensors."""
+        event = context.instance.get_latest_materialization_event(model_key(model))
+        max_age = timedelta(days=7)
+        when = context.scheduled_execution_time
+        if event is not None and datetime.fromtimestamp(event.timestamp, UTC) > when - max_age:
+            return dg.SkipReason(f"{model_key(model).to_user_string()} is younger than {max_age.days} days")
+        blocked = retraining_blocked(context.instance, model, timedelta(0), when, loop.max_concurrent_retraining)
+        if blocked:
+            return dg.SkipReason(f"fallback retraining due, but {blocked}")
+        return dg.RunRequest(
+            run_key=f"fallback-{model.name}-{when:%Y%m%d}",
+            tags={RETRAINING_TAG: "true", MODEL_TAG: model.name, "flywheel/trigger": "schedule"},
+        )
+
+    return LoopStages(
+        drift_reference, labeled_predictions, drift_sensor, performance_sensor, retraining_fallback_schedule
     )
 
 
-@dg.schedule(
-    name="retraining_fallback_schedule",
-    cron_schedule="0 3 * * *",
-    target=RETRAINING_ASSETS,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
-def retraining_fallback_schedule(context: dg.ScheduleEvaluationContext):
-    """Retrains when nothing else has for `max_model_age_days` (default 7): the fallback of the sensors."""
-    event = context.instance.get_latest_materialization_event(TRAINED_MODEL)
-    max_age = timedelta(days=7)
-    if event is not None and datetime.fromtimestamp(event.timestamp, UTC) > context.scheduled_execution_time - max_age:
-        return dg.SkipReason(f"{TRAINED_MODEL.to_user_string()} is younger than {max_age.days} days")
-    blocked = retraining_blocked(context.instance, timedelta(0), context.scheduled_execution_time)
-    if blocked:
-        return dg.SkipReason(f"fallback retraining due, but {blocked}")
-    return dg.RunRequest(
-        run_key=f"fallback-{context.scheduled_execution_time:%Y%m%d}",
-        tags={RETRAINING_TAG: "true", "flywheel/trigger": "schedule"},
+def label_feedback_sensor_for(models: list[ModelDeclaration]) -> dg.SensorDefinition:
+    """New labels on the labels topic -> re-join them with the prediction log, for every model at once."""
+    targets = [CHARGEBACK_LABELS, *(labeled_predictions_key(m) for m in models)]
+
+    @dg.sensor(
+        name="label_feedback_sensor",
+        target=targets,
+        minimum_interval_seconds=STACK.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
     )
+    def label_feedback_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource):
+        """New chargebacks on the labels topic -> re-join them with every model's prediction log."""
+        from kafka import KafkaConsumer, TopicPartition
+
+        try:
+            check_reachable(kafka.bootstrap_servers)
+        except KafkaUnavailableError as error:
+            return dg.SkipReason(f"cannot read the labels topic: {error}; no run requested")
+        consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False)
+        try:
+            partitions = consumer.partitions_for_topic(kafka.labels_topic) or set()
+            topic_partitions = [TopicPartition(kafka.labels_topic, p) for p in partitions]
+            ends = consumer.end_offsets(topic_partitions) if partitions else {}
+        finally:
+            consumer.close(autocommit=False)
+        total = sum(ends.values())
+        seen = int(context.cursor or 0)
+        if total <= seen:
+            return dg.SensorResult(skip_reason=dg.SkipReason(f"no new labels (offset total {total})"), cursor=str(seen))
+        running = in_flight_run(context.instance, {"flywheel/trigger": "labels"})
+        if running is not None:  # it will pick the new labels up, or the next tick after it will
+            message = f"{total - seen} new labels; feedback run {running.dagster_run.run_id[:8]} is still in flight"
+            return dg.SensorResult(skip_reason=dg.SkipReason(message), cursor=str(seen))
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(run_key=f"labels-{total}", asset_selection=targets, tags={"flywheel/trigger": "labels"})
+            ],
+            cursor=str(total),
+        )
+
+    return label_feedback_sensor
 
 
 # ---------------------------------------------------------------- automation
 
-# A new champion (model_evaluation's data version changes only when the champion does) rebuilds the engine,
+# A new champion (the model evaluation's data version changes only when the champion does) rebuilds the engine,
 # and a new engine redeploys: declarative automation, evaluated by the automation sensor below.
 REDEPLOY_ON_NEW_CHAMPION = (
     dg.AutomationCondition.any_deps_match(
@@ -495,9 +595,10 @@ REDEPLOY_ON_NEW_CHAMPION = (
 )
 
 
-def with_redeploy_automation(assets_defs: list) -> list:
-    """The serving assets with REDEPLOY_ON_NEW_CHAMPION attached (their modules stay free of loop policy)."""
-    keys = {SERVING_ENGINE, DEPLOYMENT}
+def with_redeploy_automation(assets_defs: list, models: list[ModelDeclaration]) -> list:
+    """The models' engine and deployment assets with REDEPLOY_ON_NEW_CHAMPION attached (their modules stay free of
+    loop policy)."""
+    keys = {key for model in models for key in (engine_key(model), deployment_key(model))}
     return [
         a.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=REDEPLOY_ON_NEW_CHAMPION))
         if isinstance(a, dg.AssetsDefinition) and set(a.keys) & keys
@@ -512,10 +613,6 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=STACK.sensor_interval_seconds,
 )
-
-LOOP_ASSETS = [drift_reference, labeled_predictions]
-LOOP_SENSORS = [drift_sensor, performance_sensor, label_feedback_sensor, automation_sensor]
-LOOP_SCHEDULES = [retraining_fallback_schedule]
 
 
 def loop_resources(state_dir: str = ".flywheel") -> dict:

@@ -12,7 +12,7 @@ import dagster as dg
 from pydantic import Field
 from pyspark.sql import functions as F
 
-from assets.model_catalog import MODEL
+from assets.model_catalog import shared_features
 from assets.runs_in_flight import in_flight_run
 from assets.stack_environment import STACK
 from dataplane.ingestion.kafka_sink import IngestReport, IngestSettings, ParquetOffsetSink, ingest
@@ -28,6 +28,7 @@ from dataplane.lake_stages import (
 )
 from dataplane.spark_session import SparkSettings, local_spark
 from domain.schema import LABEL_ARROW_SCHEMA, TRANSACTION_ARROW_SCHEMA, transaction_schema
+from features.model_declaration import ModelDeclaration
 from features.online_engine import OnlineFeatureEngine
 from features.online_store import SqliteStateStore, build_and_publish
 from features.point_in_time import TrainingWindow, compute_features
@@ -261,7 +262,9 @@ def chargeback_labels(kafka: KafkaResource, lake: LakeResource) -> dg.Materializ
     sink = lake.path("stream", "chargebacks")
     report = kafka.consume(kafka.labels_topic, sink, LABEL_ARROW_SCHEMA)
     out = lake.path("labels", "chargebacks")
-    counts = collect_labels(lake.history("chargebacks"), sink, out, LABEL_ARROW_SCHEMA, MODEL.spec.entity_id)
+    counts = collect_labels(
+        lake.history("chargebacks"), sink, out, LABEL_ARROW_SCHEMA, shared_features().spec.entity_id
+    )
     return dg.MaterializeResult(
         metadata={
             **counts,
@@ -275,59 +278,66 @@ def chargeback_labels(kafka: KafkaResource, lake: LakeResource) -> dg.Materializ
 
 @dg.asset(group_name=GROUP, code_version="1", deps=[validated_transactions, chargeback_labels])
 def transaction_features(lake: LakeResource, spark: SparkResource) -> dg.MaterializeResult:
-    """Point-in-time features of every validated transaction (Spark), from the shared feature definitions."""
+    """Point-in-time features of every validated transaction (Spark): every declared model's, computed once."""
+    table = shared_features()
     session = spark.session()
     transactions = session.read.parquet(str(lake.path("validated", "transactions")))
     labels = session.read.parquet(str(lake.path("labels", "chargebacks")))
-    features = compute_features(transactions, labels, MODEL.numeric_features, MODEL.categorical_features, MODEL.spec)
+    features = compute_features(transactions, labels, table.numeric_features, table.categorical_features, table.spec)
     out = lake.path("features", "transactions")
     features.write.mode("overwrite").parquet(str(out))
     rows = session.read.parquet(str(out)).count()
     return dg.MaterializeResult(
-        metadata={"rows": rows, "path": str(out), "feature_definition_hash": MODEL.spec.definition_hash()},
-        data_version=dg.DataVersion(f"{MODEL.spec.definition_hash()}-{fingerprint(out)}"),
+        metadata={"rows": rows, "path": str(out), "feature_definition_hash": table.spec.definition_hash()},
+        data_version=dg.DataVersion(f"{table.spec.definition_hash()}-{fingerprint(out)}"),
     )
 
 
-@dg.asset(group_name=GROUP, code_version="1", deps=[transaction_features, chargeback_labels])
-def training_set(config: TrainingSetConfig, lake: LakeResource, spark: SparkResource) -> dg.MaterializeResult:
-    """Features with the labels known at the training cutoff (FeatureSpec columns; Parquet part files)."""
-    session = spark.session()
-    features = session.read.parquet(str(lake.path("features", "transactions")))
-    labels = session.read.parquet(str(lake.path("labels", "chargebacks")))
-    cutoff = (
-        datetime.fromisoformat(config.cutoff)
-        if config.cutoff
-        else features.agg(F.max(MODEL.spec.timestamp)).collect()[0][0]
-    )
-    window = TrainingWindow(cutoff=cutoff, label_maturity=timedelta(hours=config.label_maturity_hours))
-    out = lake.path("training_set")
-    training_set_frame = training_set_builder(features, labels, window)
-    training_set_frame.write.mode("overwrite").parquet(str(out))
-    written = session.read.parquet(str(out))
-    counts = written.agg(F.count("*").alias("rows"), F.sum(MODEL.spec.label).alias("positives")).collect()[0]
-    return dg.MaterializeResult(
-        metadata={
-            "rows": counts["rows"],
-            "positives": int(counts["positives"] or 0),
-            "cutoff": str(cutoff),
-            "path": str(out),
-            "feature_definition_hash": MODEL.spec.definition_hash(),
-        },
-        data_version=dg.DataVersion(f"{MODEL.spec.definition_hash()}-{fingerprint(out)}"),
-    )
+def training_set_asset(model: ModelDeclaration) -> dg.AssetsDefinition:
+    """`<model>_training_set`: the shared features with the model's label as known at the training cutoff."""
 
+    @dg.asset(
+        name=f"{model.name}_training_set",
+        group_name=model.name,
+        code_version="1",
+        deps=[transaction_features, chargeback_labels],
+    )
+    def training_set(config: TrainingSetConfig, lake: LakeResource, spark: SparkResource) -> dg.MaterializeResult:
+        """The model's FeatureSpec columns with the label known at the training cutoff (Parquet part files)."""
+        session = spark.session()
+        features = session.read.parquet(str(lake.path("features", "transactions")))
+        labels = session.read.parquet(str(lake.path("labels", "chargebacks")))
+        cutoff = (
+            datetime.fromisoformat(config.cutoff)
+            if config.cutoff
+            else features.agg(F.max(model.spec.timestamp)).collect()[0][0]
+        )
+        window = TrainingWindow(cutoff=cutoff, label_maturity=timedelta(hours=config.label_maturity_hours))
+        out = lake.path("training_sets", model.name)
+        build_training_set(features, labels, model.spec, window).write.mode("overwrite").parquet(str(out))
+        written = session.read.parquet(str(out))
+        counts = written.agg(F.count("*").alias("rows"), F.sum(model.spec.label).alias("positives")).collect()[0]
+        return dg.MaterializeResult(
+            metadata={
+                "model": model.name,
+                "rows": counts["rows"],
+                "positives": int(counts["positives"] or 0),
+                "cutoff": str(cutoff),
+                "path": str(out),
+                "feature_definition_hash": model.spec.definition_hash(),
+            },
+            data_version=dg.DataVersion(f"{model.spec.definition_hash()}-{fingerprint(out)}"),
+        )
 
-def training_set_builder(features, labels, window: TrainingWindow):
-    """The declared model's training set (a plain function so that tests can build one without Dagster)."""
-    return build_training_set(features, labels, MODEL.spec, window)
+    return training_set
 
 
 @dg.asset(group_name=GROUP, code_version="1", deps=[validated_transactions, chargeback_labels])
 def online_features(lake: LakeResource) -> dg.MaterializeResult:
     """Latest per-entity feature state (cards, merchants, categories) that serving reads at request time (SQLite)."""
     path = lake.path("online", "features.sqlite")
-    engine = OnlineFeatureEngine(MODEL.numeric_features, MODEL.categorical_features)
+    table = shared_features()
+    engine = OnlineFeatureEngine(table.numeric_features, table.categorical_features)
 
     def build(store: SqliteStateStore) -> tuple[dict, str | None]:
         counts = build_online_state(
@@ -335,7 +345,7 @@ def online_features(lake: LakeResource) -> dg.MaterializeResult:
             lake.path("validated", "transactions"),
             lake.path("labels", "chargebacks"),
             store,
-            MODEL.spec,
+            table.spec,
         )
         return counts, store.get_meta("as_of")
 
@@ -343,7 +353,7 @@ def online_features(lake: LakeResource) -> dg.MaterializeResult:
     counts, as_of = build_and_publish(path, build)
     return dg.MaterializeResult(
         metadata={"entities": counts, "as_of": as_of, "path": str(path), "bytes": path.stat().st_size},
-        data_version=dg.DataVersion(f"{MODEL.spec.definition_hash()}-{as_of}"),
+        data_version=dg.DataVersion(f"{table.spec.definition_hash()}-{as_of}"),
     )
 
 
@@ -396,7 +406,6 @@ DATA_ASSETS = [
     validated_transactions,
     chargeback_labels,
     transaction_features,
-    training_set,
     online_features,
 ]
 

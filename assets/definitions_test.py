@@ -3,10 +3,16 @@
 A renamed or dropped asset fails here: update EXPECTED_* on purpose, never by accident.
 """
 
+import dataclasses
+
 import dagster as dg
 
 from assets.build_info import build_info
-from assets.definitions import defs
+from assets.definitions import build_definitions, defs
+from assets.model_catalog import shared_features
+from domain.models import FRAUD
+from domain.schema import LABEL_ARROW_SCHEMA, TRANSACTION_ARROW_SCHEMA
+from features.model_declaration import DriftDeclaration, GateDeclaration, check_declarations
 
 EXPECTED_ASSETS = {
     "build_info",
@@ -15,24 +21,25 @@ EXPECTED_ASSETS = {
     "validated_transactions",
     "chargeback_labels",
     "transaction_features",
-    "training_set",
     "online_features",
+    # per declared model (domain/models.py declares `fraud`)
+    "fraud_training_set",
     "fraud_model",
-    "model_evaluation",
-    "serving_engine",
-    "deployment",
-    "drift_reference",
-    "labeled_predictions",
+    "fraud_model_evaluation",
+    "fraud_serving_engine",
+    "fraud_deployment",
+    "fraud_drift_reference",
+    "fraud_labeled_predictions",
 }
 EXPECTED_CHECKS: set[str] = {"transaction_rules_within_threshold"}
 EXPECTED_SENSORS = {
     "history_days_sensor",
-    "drift_sensor",
-    "performance_sensor",
+    "fraud_drift_sensor",
+    "fraud_performance_sensor",
     "label_feedback_sensor",
     "redeploy_automation_sensor",
 }
-EXPECTED_SCHEDULES = {"retraining_fallback_schedule"}
+EXPECTED_SCHEDULES = {"fraud_retraining_fallback_schedule"}
 
 
 def _loaded() -> dg.Definitions:
@@ -69,3 +76,34 @@ def test_build_info_materializes_with_lineage_metadata():
     assert result.success
     materialization = result.asset_materializations_for_node("build_info")[0]
     assert set(materialization.metadata) >= {"git_commit", "lock_hash", "python", "packages"}
+
+
+def test_a_model_added_by_declaration_alone_gets_every_stage_in_its_own_group():
+    light = dataclasses.replace(
+        FRAUD,
+        name="fraud_light",
+        registered_model="",
+        served_name="",
+        spec=dataclasses.replace(FRAUD.spec, numeric=FRAUD.spec.numeric[:9], categorical={}),
+        numeric_features=FRAUD.numeric_features[:9],
+        categorical_features=(),
+        gate=GateDeclaration(primary_metric="roc_auc", increasing=("card_txn_count_1h",)),
+        drift=DriftDeclaration(),
+    )
+    models = list(check_declarations([FRAUD, light], TRANSACTION_ARROW_SCHEMA.names, LABEL_ARROW_SCHEMA.names))
+    loaded = build_definitions(models)
+    dg.Definitions.validate_loadable(loaded)
+    graph = loaded.resolve_asset_graph()
+    stages = ("training_set", "model", "model_evaluation", "serving_engine", "deployment", "drift_reference")
+    for model in models:
+        for stage in (*stages, "labeled_predictions"):
+            key = dg.AssetKey(f"{model.name}_{stage}")
+            assert graph.get(key).group_name == model.name, f"{key.to_user_string()} is not in group {model.name}"
+    assert graph.get(dg.AssetKey("fraud_light_model")).parent_keys == {dg.AssetKey("fraud_light_training_set")}
+    assert {s.name for s in loaded.sensors} >= {"fraud_light_drift_sensor", "fraud_light_performance_sensor"}
+    repository = loaded.get_repository_def()
+    (target,) = repository.get_sensor_def("label_feedback_sensor").targets
+    job = repository.get_job(target.job_name)
+    targets = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    assert {"fraud_labeled_predictions", "fraud_light_labeled_predictions"} <= targets
+    assert shared_features().spec.numeric == FRAUD.spec.numeric, "the example's one model defines the feature table"

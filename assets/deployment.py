@@ -1,4 +1,7 @@
-"""The `deployment` asset: the blessed engine switched into the served repository, live once the server says so."""
+"""`<model>_deployment` assets: the blessed engine switched into the served repository, live once the server says so.
+
+`deployment_asset(declaration)` builds one per declared model (no torch or training imports here).
+"""
 
 import json
 import time
@@ -11,11 +14,19 @@ import dagster as dg
 from pydantic import Field
 
 from assets.stack_environment import STACK
+from features.model_declaration import ModelDeclaration
 from serving import model_repository
 
 DEFAULT_SERVED_REPOSITORY = STACK.path("serving", "models")
-SERVING_ENGINE = dg.AssetKey("serving_engine")
-"""The engine build asset (assets/serving_engine.py); named by key so this module imports neither torch nor training."""
+
+
+def engine_key(model: ModelDeclaration) -> dg.AssetKey:
+    """The model's engine build asset (assets/serving_engine.py), named by key so this module imports no torch."""
+    return dg.AssetKey(f"{model.name}_serving_engine")
+
+
+def deployment_key(model: ModelDeclaration) -> dg.AssetKey:
+    return dg.AssetKey(f"{model.name}_deployment")
 
 
 class DeploymentConfig(dg.Config):
@@ -76,17 +87,31 @@ def deploy(
     return wait_until_live(config.server_url, name, version, config.ready_timeout_seconds, config.consecutive_ready)
 
 
-@dg.asset(group_name="serving", deps=[SERVING_ENGINE], code_version="1")
-def deployment(context: dg.AssetExecutionContext, config: DeploymentConfig) -> dg.MaterializeResult:
-    """The blessed engine moved into the served repository with an atomic switch; materialized once it is live."""
-    event = context.instance.get_latest_materialization_event(SERVING_ENGINE)
+def deployment_asset(model: ModelDeclaration) -> dg.AssetsDefinition:
+    """`<model>_deployment`: the model's newest engine pinned in the served repository, once the server serves it."""
+
+    @dg.asset(name=deployment_key(model).path[-1], group_name=model.name, deps=[engine_key(model)], code_version="1")
+    def deployment(context: dg.AssetExecutionContext, config: DeploymentConfig) -> dg.MaterializeResult:
+        """The blessed engine moved into the served repository with an atomic switch; materialized once it is live."""
+        return deploy_latest_engine(context, engine_key(model), config)
+
+    return deployment
+
+
+def deploy_latest_engine(
+    context: dg.AssetExecutionContext, engine: dg.AssetKey, config: DeploymentConfig
+) -> dg.MaterializeResult:
+    """Deploys the engine the latest materialization of `engine` built, and reports what went live."""
+    event = context.instance.get_latest_materialization_event(engine)
     if event is None or event.asset_materialization is None:
-        raise dg.Failure(description="serving_engine has never been materialized: build the engine first")
+        raise dg.Failure(description=f"{engine.to_user_string()} has never been materialized: build the engine first")
     metadata = event.asset_materialization.metadata
     name = str(metadata["model"].value)
     version = int(metadata["version"].value)
     if "repository" not in metadata:
-        raise dg.Failure(description="the latest serving_engine materialization has no 'repository' metadata")
+        raise dg.Failure(
+            description=f"the latest {engine.to_user_string()} materialization has no 'repository' metadata"
+        )
     build_repository = Path(str(metadata["repository"].value))
     served = Path(config.served_repository)
     try:

@@ -1,8 +1,7 @@
 """The declared models the definitions are built from (FLYWHEEL_MODELS), checked once when the code location loads.
 
 A bad list fails the load with one message naming the model and the field (features/model_declaration.py), so
-nothing is half-registered. The per-model asset factories are not built yet: today's graph serves exactly one
-declared model, and a longer list is refused by name rather than silently truncated.
+nothing is half-registered; assets/model_stages.py then builds every per-model stage from each declaration.
 """
 
 import importlib
@@ -10,7 +9,13 @@ from functools import cache
 
 from assets.stack_environment import STACK
 from domain.schema import LABEL_ARROW_SCHEMA, TRANSACTION_ARROW_SCHEMA
-from features.model_declaration import DeclarationError, ModelDeclaration, check_declarations
+from features.model_declaration import (
+    DeclarationError,
+    FeatureTable,
+    ModelDeclaration,
+    check_declarations,
+    feature_table,
+)
 
 
 def load_declarations(reference: str) -> tuple[ModelDeclaration, ...]:
@@ -33,17 +38,7 @@ def declared_models() -> tuple[ModelDeclaration, ...]:
     return load_declarations(STACK.models)
 
 
-def single_model(models: tuple[ModelDeclaration, ...]) -> ModelDeclaration:
-    """The one model today's per-model stages are built for; more than one is refused with the names."""
-    if len(models) != 1:
-        raise DeclarationError(
-            models[-1].name,
-            "FLYWHEEL_MODELS",
-            f"{len(models)} models are declared ({[m.name for m in models]}); the per-model asset factories that "
-            "build a graph for each are not written yet, so declare exactly one",
-        )
-    return models[0]
-
-
-MODEL = single_model(declared_models())
-"""The declared model every per-model stage of the graph serves today."""
+@cache
+def shared_features() -> FeatureTable:
+    """The feature table every declared model reads from (one Spark job and one online store for all of them)."""
+    return feature_table(declared_models())

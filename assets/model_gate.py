@@ -1,12 +1,16 @@
-"""The `model_evaluation` asset: the champion/challenger gate on the most recent holdout, with promotion history."""
+"""`<model>_model_evaluation` assets: the champion/challenger gate on the most recent holdout, with promotion history.
+
+`evaluation_asset(declaration)` builds one per declared model; the gate's metric, margin, floors and risk
+directions come from the declaration (`GateDeclaration`), overridable per run.
+"""
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
 from assets.mlflow_tracking import MlflowTracking
-from assets.model_catalog import MODEL
-from assets.model_training import DEFAULT_MODEL_NAME, TRAINED_MODEL_NAME, locate_training_set, trained_model
+from assets.model_training import locate_training_set, model_key, spec_of
+from features.model_declaration import GateDeclaration, ModelDeclaration
 from training.behaviour import BehaviourExpectations
 from training.config import config_from_dict
 from training.gate import (
@@ -28,46 +32,44 @@ from training.registry import (
     load_run_dict,
     set_champion,
 )
-from training.spec_files import resolve_spec
 from training.training_data import read_training_set, split_by_time
-
-EVALUATION_EXPERIMENT = f"{MODEL.registered_model}-evaluation"
-GATE = MODEL.gate
-"""The declared gate: the primary metric, its margin, the floors and the risk directions (the entity id is always
-checked for invariance)."""
 
 
 class ModelEvaluationConfig(dg.Config):
-    """Gate settings: margin over the champion, behavioural expectations and minimum quality."""
+    """Overrides of the declared gate (None: the declaration's `GateDeclaration`); for one-off runs and tests."""
 
-    registered_model_name: str = Field(default=DEFAULT_MODEL_NAME, description="MLflow registered model name")
+    registered_model_name: str | None = Field(default=None, description="MLflow registered model name")
     feature_spec: str | None = Field(default=None, description="Override of the declared FeatureSpec")
     training_set_path: str | None = Field(default=None, description="Override of the training set location")
-    primary_metric: str = Field(
-        default=GATE.primary_metric, description="Metric the challenger must improve (higher = better)"
-    )
-    min_improvement: float = Field(
-        default=GATE.min_improvement, description="Absolute margin over the champion's primary metric"
-    )
-    increasing: list[str] = Field(default=list(GATE.increasing), description="Features that must raise risk")
-    decreasing: list[str] = Field(default=list(GATE.decreasing), description="Features that must lower risk")
+    primary_metric: str | None = Field(default=None, description="Metric the challenger must improve (higher = better)")
+    min_improvement: float | None = Field(default=None, description="Absolute margin over the champion's metric")
+    increasing: list[str] | None = Field(default=None, description="Features that must raise the score")
+    decreasing: list[str] | None = Field(default=None, description="Features that must lower the score")
     invariant_columns: list[str] = Field(default_factory=list, description="Non-feature columns that must not matter")
     min_direction_share: float = Field(default=0.7, description="Share of rows that must move the expected way")
-    min_quality: dict[str, float] = Field(
-        default=dict(GATE.min_quality), description="Floors on holdout metrics (pr_auc, roc_auc, recall_at_fpr)"
-    )
-    max_ece: float = Field(default=GATE.max_ece, description="Maximum holdout expected calibration error")
+    min_quality: dict[str, float] | None = Field(default=None, description="Floors on holdout metrics")
+    max_ece: float | None = Field(default=None, description="Maximum holdout expected calibration error")
 
-    def gate(self, max_fpr: float) -> GateConfig:
+    def gate(self, declared: GateDeclaration, max_fpr: float) -> GateConfig:
+        """The declared gate with this run's overrides applied."""
+
+        def pick(value, default):
+            return default if value is None else value
+
         expectations = BehaviourExpectations(
             invariant_columns=tuple(self.invariant_columns),
-            increasing=tuple(self.increasing),
-            decreasing=tuple(self.decreasing),
+            increasing=tuple(pick(self.increasing, declared.increasing)),
+            decreasing=tuple(pick(self.decreasing, declared.decreasing)),
             min_direction_share=self.min_direction_share,
-            min_quality=dict(self.min_quality),
-            max_ece=self.max_ece,
+            min_quality=dict(pick(self.min_quality, declared.min_quality)),
+            max_ece=pick(self.max_ece, declared.max_ece),
         )
-        return GateConfig(self.primary_metric, self.min_improvement, max_fpr, expectations)
+        return GateConfig(
+            pick(self.primary_metric, declared.primary_metric),
+            pick(self.min_improvement, declared.min_improvement),
+            max_fpr,
+            expectations,
+        )
 
 
 def table_metadata(table: pd.DataFrame) -> dg.MetadataValue:
@@ -83,27 +85,50 @@ def table_metadata(table: pd.DataFrame) -> dg.MetadataValue:
     return dg.MetadataValue.table(records, schema=schema)
 
 
-@dg.asset(group_name="training", deps=[trained_model], code_version="1", kinds={"mlflow"})
-def model_evaluation(
-    context: dg.AssetExecutionContext, config: ModelEvaluationConfig, mlflow_tracking: MlflowTracking
+def evaluation_key(model: ModelDeclaration) -> dg.AssetKey:
+    return dg.AssetKey(f"{model.name}_model_evaluation")
+
+
+def evaluation_asset(model: ModelDeclaration) -> dg.AssetsDefinition:
+    """`<model>_model_evaluation`: the declared model's gate, after each training."""
+
+    @dg.asset(
+        name=evaluation_key(model).path[-1],
+        group_name=model.name,
+        deps=[model_key(model)],
+        code_version="1",
+        kinds={"mlflow"},
+    )
+    def model_evaluation(
+        context: dg.AssetExecutionContext, config: ModelEvaluationConfig, mlflow_tracking: MlflowTracking
+    ) -> dg.MaterializeResult:
+        """Challenger vs champion on the same recent holdout; moves the champion alias only if the gate passes."""
+        return evaluate_challenger(context, model, config, mlflow_tracking)
+
+    return model_evaluation
+
+
+def evaluate_challenger(
+    context: dg.AssetExecutionContext, model: ModelDeclaration, config: ModelEvaluationConfig, mlflow_tracking
 ) -> dg.MaterializeResult:
-    """Challenger vs champion on the same recent holdout; moves the champion alias only if the gate passes."""
+    """Scores challenger and champion on the same holdout, decides, and records the decision and its evidence."""
     mlflow_tracking.check_reachable()
     client = mlflow_tracking.client()
-    name = config.registered_model_name
+    name = config.registered_model_name or model.registered_model
     challenger_version = alias_version(client, name, CHALLENGER)
     if challenger_version is None:
         raise dg.Failure(
-            f"registered model '{name}' has no '{CHALLENGER}' alias: materialize {TRAINED_MODEL_NAME} first"
+            f"registered model '{name}' has no '{CHALLENGER}' alias: "
+            f"materialize {model_key(model).to_user_string()} first"
         )
     champion_version = alias_version(client, name, CHAMPION)
     training_config = config_from_dict(
         load_run_dict(challenger_version.run_id, CONFIG_ARTIFACT, mlflow_tracking.tracking_uri)
     )
-    spec = resolve_spec(config.feature_spec) if config.feature_spec else MODEL.spec
-    source = locate_training_set(context.instance, config.training_set_path)
+    spec = spec_of(model, config.feature_spec)
+    source = locate_training_set(context.instance, model, config.training_set_path)
     holdout = split_by_time(read_training_set(source.path, spec), spec, training_config.split).test
-    gate = config.gate(training_config.recall_at_fpr)
+    gate = config.gate(model.gate, training_config.recall_at_fpr)
 
     challenger = load_registered_model(name, challenger_version.version, mlflow_tracking.tracking_uri)
     challenger_report = evaluate(challenger.net, challenger.spec, holdout, "challenger", challenger.version, gate)
@@ -119,7 +144,7 @@ def model_evaluation(
     markdown = comparison_markdown(table, decision)
 
     tags = {"model_name": name, "challenger_version": challenger.version, "decision": decision.outcome}
-    with mlflow_tracking.start_run(context, f"gate v{challenger.version}", EVALUATION_EXPERIMENT, tags) as tracker:
+    with mlflow_tracking.start_run(context, f"gate v{challenger.version}", f"{name}-evaluation", tags) as tracker:
         tracker.log_metrics({f"challenger_{k}": v for k, v in challenger_report.metrics.items()})
         if champion_report:
             tracker.log_metrics({f"champion_{k}": v for k, v in champion_report.metrics.items()})
@@ -153,9 +178,6 @@ def model_evaluation(
         # and never on a refused challenger.
         data_version=dg.DataVersion(f"{name}-champion-v{current.version if current else 'none'}"),
     )
-
-
-MODEL_ASSETS = [trained_model, model_evaluation]
 
 
 def model_resources(tracking_uri: str = "http://127.0.0.1:5000") -> dict:

@@ -1,7 +1,7 @@
-"""The `<model>_model` asset: the declared model trained on the latest training set, registered with lineage.
+"""`<model>_model` assets: a declared model trained on its latest training set, registered in MLflow with lineage.
 
-Its key and everything it trains with come from the declaration (assets/model_catalog.py): `fraud_model` for the
-worked example.
+`model_asset(declaration)` builds one per declared model (assets/model_stages.py); its key, registered name,
+spec and training config come from the declaration.
 """
 
 import base64
@@ -15,8 +15,8 @@ import dagster as dg
 from pydantic import Field
 
 from assets.mlflow_tracking import MlflowTracking
-from assets.model_catalog import MODEL
 from assets.stack_environment import STACK
+from features.model_declaration import ModelDeclaration
 from features.spec import FeatureSpec
 from training.config import TrainingConfig, load_config
 from training.launch import run_training
@@ -24,29 +24,33 @@ from training.registry import Lineage, log_training_run, register_version
 from training.spec_files import resolve_spec
 from training.training_data import TrainingDataError, read_training_set
 
-TRAINING_SET = dg.AssetKey("training_set")
-DEFAULT_MODEL_NAME = MODEL.registered_model
-TRAINING_EXPERIMENT = f"{MODEL.registered_model}-training"
 # Bad data fails at once (dg.Failure, no retry); an unreachable MLflow or a crashed process is retried.
-TRAINED_MODEL_NAME = f"{MODEL.name}_model"
-"""The trained model's asset key: the declaration's name and `_model`."""
 TRAINING_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
 
-class ModelTrainingConfig(dg.Config):
-    """Which training config, feature definition and registered model the model asset uses (defaults: declared)."""
+def training_set_key(model: ModelDeclaration) -> dg.AssetKey:
+    return dg.AssetKey(f"{model.name}_training_set")
 
-    training_config: str = Field(
-        default=MODEL.training_config or STACK.training_config,
-        description="Training YAML path or built-in name (tiny, full, large)",
+
+def model_key(model: ModelDeclaration) -> dg.AssetKey:
+    return dg.AssetKey(f"{model.name}_model")
+
+
+class ModelTrainingConfig(dg.Config):
+    """Overrides of what the declaration says (None: the declared value); for one-off runs and tests."""
+
+    training_config: str | None = Field(
+        default=None,
+        description="Training YAML path or built-in name (tiny, full, large); default: declared, else "
+        "FLYWHEEL_TRAINING_CONFIG",
     )
     feature_spec: str | None = Field(
         default=None, description="Override of the declared FeatureSpec: module:ATTRIBUTE or a JSON file path"
     )
-    registered_model_name: str = Field(default=DEFAULT_MODEL_NAME, description="MLflow registered model name")
+    registered_model_name: str | None = Field(default=None, description="MLflow registered model name")
     devices: int | None = Field(default=None, description="Override trainer.devices (processes/GPUs; >1 = DDP)")
     training_set_path: str | None = Field(
-        default=None, description="Override: Parquet path; default is the latest training_set materialization's path"
+        default=None, description="Override: Parquet path; default is the latest training set materialization's path"
     )
 
 
@@ -59,16 +63,20 @@ class TrainingSetLocation:
     partition: str
 
 
-def locate_training_set(instance: dg.DagsterInstance, override: str | None) -> TrainingSetLocation:
-    """The training set's path (metadata 'path' of its latest materialization) with its data version and partition."""
-    event = instance.get_latest_materialization_event(TRAINING_SET)
+def locate_training_set(
+    instance: dg.DagsterInstance, model: ModelDeclaration, override: str | None
+) -> TrainingSetLocation:
+    """The model's training set path (metadata 'path' of its latest materialization), data version and partition."""
+    key = training_set_key(model)
+    event = instance.get_latest_materialization_event(key)
     materialization = event.asset_materialization if event else None
     if override:
         path = override
     elif materialization is None or "path" not in materialization.metadata:
+        name = key.to_user_string()
         raise dg.Failure(
-            description="training_set has no materialization with 'path' metadata: materialize training_set first "
-            f"or set training_set_path in the {TRAINED_MODEL_NAME} config"
+            description=f"{name} has no materialization with 'path' metadata: materialize {name} first "
+            f"or set training_set_path in the {model_key(model).to_user_string()} config"
         )
     else:
         path = str(materialization.metadata["path"].value)
@@ -89,11 +97,17 @@ def code_commit() -> str:
     return result.stdout.strip() if result.returncode == 0 else "unknown"
 
 
-def training_inputs(config: ModelTrainingConfig) -> tuple[TrainingConfig, FeatureSpec]:
-    training_config = load_config(config.training_config).with_trainer(enable_progress_bar=False)
+def spec_of(model: ModelDeclaration, override: str | None) -> FeatureSpec:
+    """The declared spec, or the override (module:ATTRIBUTE or a JSON file)."""
+    return resolve_spec(override) if override else model.spec
+
+
+def training_inputs(model: ModelDeclaration, config: ModelTrainingConfig) -> tuple[TrainingConfig, FeatureSpec]:
+    name = config.training_config or model.training_config or STACK.training_config
+    training_config = load_config(name).with_trainer(enable_progress_bar=False)
     if config.devices:
         training_config = training_config.with_trainer(devices=config.devices)
-    return training_config, resolve_spec(config.feature_spec) if config.feature_spec else MODEL.spec
+    return training_config, spec_of(model, config.feature_spec)
 
 
 def image_markdown(png: Path, title: str) -> dg.MetadataValue:
@@ -102,20 +116,33 @@ def image_markdown(png: Path, title: str) -> dg.MetadataValue:
     return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{encoded})")
 
 
-@dg.asset(
-    name=TRAINED_MODEL_NAME,
-    group_name="training",
-    deps=[TRAINING_SET],
-    retry_policy=TRAINING_RETRY_POLICY,
-    code_version="1",
-    kinds={"pytorch", "mlflow"},
-)
-def trained_model(
-    context: dg.AssetExecutionContext, config: ModelTrainingConfig, mlflow_tracking: MlflowTracking
+def model_asset(model: ModelDeclaration) -> dg.AssetsDefinition:
+    """`<model>_model`: trains the declared model on its latest training set and registers the new challenger."""
+
+    @dg.asset(
+        name=model_key(model).path[-1],
+        group_name=model.name,
+        deps=[training_set_key(model)],
+        retry_policy=TRAINING_RETRY_POLICY,
+        code_version="1",
+        kinds={"pytorch", "mlflow"},
+    )
+    def trained_model(
+        context: dg.AssetExecutionContext, config: ModelTrainingConfig, mlflow_tracking: MlflowTracking
+    ) -> dg.MaterializeResult:
+        """The model trained on its latest training set, registered in MLflow as the new challenger version."""
+        return train_and_register(context, model, config, mlflow_tracking)
+
+    return trained_model
+
+
+def train_and_register(
+    context: dg.AssetExecutionContext, model: ModelDeclaration, config: ModelTrainingConfig, mlflow_tracking
 ) -> dg.MaterializeResult:
-    """The declared model trained on the latest training set, registered in MLflow as the new challenger version."""
-    source = locate_training_set(context.instance, config.training_set_path)
-    training_config, spec = training_inputs(config)
+    """Checks the training set, trains (one process or DDP), logs the run and registers the challenger version."""
+    registered = config.registered_model_name or model.registered_model
+    source = locate_training_set(context.instance, model, config.training_set_path)
+    training_config, spec = training_inputs(model, config)
     try:
         read_training_set(source.path, spec)  # bad input fails here, before MLflow or training
     except TrainingDataError as error:
@@ -129,20 +156,20 @@ def trained_model(
     )
     client = mlflow_tracking.client()
     with (
-        tempfile.TemporaryDirectory(prefix=f"{MODEL.name}_model-") as workdir,
+        tempfile.TemporaryDirectory(prefix=f"{model.name}_model-") as workdir,
         mlflow_tracking.start_run(
-            context, f"{MODEL.name} {training_config.name}", TRAINING_EXPERIMENT, lineage.tags()
+            context, f"{model.name} {training_config.name}", f"{registered}-training", lineage.tags()
         ) as tracker,
     ):
         result = run_training(training_config, spec, source.path, workdir, log=context.log.info)
         logged = log_training_run(result, training_config, spec)
         run_id = tracker.active_run().info.run_id
-        version = register_version(client, config.registered_model_name, logged, run_id, lineage)
+        version = register_version(client, registered, logged, run_id, lineage)
         curve = image_markdown(result.curve_path, "learning curve")
-    context.log.info(f"registered {config.registered_model_name} version {version.version} (alias challenger)")
+    context.log.info(f"registered {registered} version {version.version} (alias challenger)")
     return dg.MaterializeResult(
         metadata={
-            "registered_model": config.registered_model_name,
+            "registered_model": registered,
             "model_version": version.version,
             "mlflow_run": dg.MetadataValue.url(
                 f"{mlflow_tracking.tracking_uri}/#/experiments/{tracker.experiment.experiment_id}/runs/{run_id}"
@@ -155,5 +182,5 @@ def trained_model(
             "train_samples_per_second": dg.MetadataValue.float(result.train_samples_per_second),
             **lineage.tags(),
         },
-        data_version=dg.DataVersion(f"{config.registered_model_name}-v{version.version}"),
+        data_version=dg.DataVersion(f"{registered}-v{version.version}"),
     )

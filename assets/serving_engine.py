@@ -1,16 +1,19 @@
-"""The `serving_engine` asset: the champion as a checked, optimised engine in a versioned Triton-layout repository."""
+"""`<model>_serving_engine` assets: the champion as a checked, optimised engine in a Triton-layout repository.
+
+`engine_asset(declaration)` builds one per declared model; the registered and served names are declared.
+"""
 
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
-from assets.deployment import deployment
+from assets.deployment import engine_key
 from assets.mlflow_tracking import MlflowTracking
-from assets.model_catalog import MODEL
-from assets.model_gate import model_evaluation
-from assets.model_training import DEFAULT_MODEL_NAME, locate_training_set
+from assets.model_gate import evaluation_key
+from assets.model_training import locate_training_set
 from assets.stack_environment import STACK
+from features.model_declaration import ModelDeclaration
 from serving import model_repository
 from serving.engine_build import EngineBuildConfig, EngineReport, Holdout, build_engine
 from serving.model_config import contract_config
@@ -19,14 +22,13 @@ from training.registry import CHAMPION, CONFIG_ARTIFACT, load_registered_model, 
 from training.training_data import encode_frame, read_training_set, split_by_time
 
 DEFAULT_BUILD_REPOSITORY = STACK.path("serving", "build")
-SERVED_MODEL_NAME = MODEL.served_name
 
 
 class ServingEngineConfig(dg.Config):
     """Which champion to build, where the repository lives, and the budgets each engine variant must meet."""
 
-    registered_model_name: str = Field(default=DEFAULT_MODEL_NAME, description="MLflow registered model name")
-    served_model_name: str = Field(default=SERVED_MODEL_NAME, description="Model name in the Triton repository")
+    registered_model_name: str | None = Field(default=None, description="MLflow registered model name (declared)")
+    served_model_name: str | None = Field(default=None, description="Model name in the repository (declared)")
     build_repository: str = Field(default=DEFAULT_BUILD_REPOSITORY, description="Repository the engines are built into")
     training_set_path: str | None = Field(default=None, description="Override of the training set location")
     holdout_rows: int = Field(default=20_000, description="Most recent test rows used for parity and quality")
@@ -84,24 +86,44 @@ def engine_metadata(report: EngineReport) -> dict:
     }
 
 
-@dg.asset(group_name="serving", deps=[model_evaluation], code_version="1", kinds={"onnx"})
-def serving_engine(
-    context: dg.AssetExecutionContext, config: ServingEngineConfig, mlflow_tracking: MlflowTracking
+def engine_asset(model: ModelDeclaration) -> dg.AssetsDefinition:
+    """`<model>_serving_engine`: the declared model's champion built into an engine after each promotion."""
+
+    @dg.asset(
+        name=engine_key(model).path[-1],
+        group_name=model.name,
+        deps=[evaluation_key(model)],
+        code_version="1",
+        kinds={"onnx"},
+    )
+    def serving_engine(
+        context: dg.AssetExecutionContext, config: ServingEngineConfig, mlflow_tracking: MlflowTracking
+    ) -> dg.MaterializeResult:
+        """The champion exported to ONNX (parity-checked), optimised, and written as a Triton-layout version."""
+        return build_champion_engine(context, model, config, mlflow_tracking)
+
+    return serving_engine
+
+
+def build_champion_engine(
+    context: dg.AssetExecutionContext, model: ModelDeclaration, config: ServingEngineConfig, mlflow_tracking
 ) -> dg.MaterializeResult:
-    """The champion exported to ONNX (parity-checked), optimised, and written as a Triton-layout model version."""
+    """Builds (or reuses) the champion's engine in the build repository, with its provenance as metadata."""
     mlflow_tracking.check_reachable()
-    champion = load_registered_model(config.registered_model_name, CHAMPION, mlflow_tracking.tracking_uri)
+    registered = config.registered_model_name or model.registered_model
+    served_name = config.served_model_name or model.served_name
+    champion = load_registered_model(registered, CHAMPION, mlflow_tracking.tracking_uri)
     repository = Path(config.build_repository)
     version = int(champion.version)
-    if version in model_repository.versions(repository, config.served_model_name):
+    if version in model_repository.versions(repository, served_name):
         context.log.info(f"version {version} is already built in {repository}; reusing it")
-        report = EngineReport(**model_repository.read_provenance(repository, config.served_model_name, version))
+        report = EngineReport(**model_repository.read_provenance(repository, served_name, version))
     else:
         training = config_from_dict(load_run_dict(champion.run_id, CONFIG_ARTIFACT, mlflow_tracking.tracking_uri))
-        source = locate_training_set(context.instance, config.training_set_path)
+        source = locate_training_set(context.instance, model, config.training_set_path)
         splits = split_by_time(read_training_set(source.path, champion.spec), champion.spec, training.split)
         model_config = contract_config(
-            config.served_model_name,
+            served_name,
             champion.spec,
             max_batch_size=config.max_batch_size,
             max_queue_delay_microseconds=config.max_queue_delay_microseconds,
@@ -120,8 +142,4 @@ def serving_engine(
     metadata = engine_metadata(report)
     metadata["repository"] = dg.MetadataValue.path(str(repository.resolve()))
     metadata["registry_version"] = champion.version
-    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(f"{config.served_model_name}-{version}"))
-
-
-SERVING_ASSETS = [serving_engine, deployment]
-"""The serving group, for assets/definitions.py."""
+    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(f"{served_name}-{version}"))

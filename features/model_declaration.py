@@ -203,3 +203,50 @@ def check_declarations(
                     claimants[-1], field_name, f"'{value}' is claimed by {count} models: {claimants}"
                 )
     return tuple(models)
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """The features every declared model reads, computed once per event (the shared feature table)."""
+
+    numeric_features: tuple[NumericFeature, ...]
+    categorical_features: tuple[Categorical, ...]
+    spec: FeatureSpec
+    """All the columns, framed by the models' shared entity id and timestamp; label-rate features count the first
+    model's label."""
+
+
+def feature_table(models: Sequence[ModelDeclaration]) -> FeatureTable:
+    """The union of the models' feature definitions; one name must mean one definition across models."""
+    if not models:
+        raise DeclarationError("-", "models", "no model is declared")
+    first = models[0]
+    numeric: dict[str, NumericFeature] = {}
+    categorical: dict[str, Categorical] = {}
+    for model in models:
+        for field_name in ("entity_id", "timestamp"):
+            if getattr(model.spec, field_name) != getattr(first.spec, field_name):
+                raise DeclarationError(
+                    model.name,
+                    f"spec.{field_name}",
+                    f"'{getattr(model.spec, field_name)}' differs from model '{first.name}''s "
+                    f"'{getattr(first.spec, field_name)}'; models share one feature table per event",
+                )
+        for table, features, field_name in (
+            (numeric, model.numeric_features, "numeric_features"),
+            (categorical, model.categorical_features, "categorical_features"),
+        ):
+            for feature in features:
+                known = table.setdefault(feature.name, feature)
+                if known != feature:
+                    raise DeclarationError(
+                        model.name, field_name, f"'{feature.name}' is defined differently by another model: {known}"
+                    )
+    spec = FeatureSpec(
+        entity_id=first.spec.entity_id,
+        timestamp=first.spec.timestamp,
+        label=first.spec.label,
+        numeric=tuple(numeric),
+        categorical={name: feature.vocabulary for name, feature in categorical.items()},
+    )
+    return FeatureTable(tuple(numeric.values()), tuple(categorical.values()), spec)

@@ -12,6 +12,7 @@ from features.model_declaration import (
     GateDeclaration,
     ModelDeclaration,
     check_declarations,
+    feature_table,
 )
 from features.spec import FeatureSpec
 
@@ -80,3 +81,22 @@ def test_two_models_cannot_claim_one_name_or_one_serving_name():
 def test_no_models_is_refused():
     with pytest.raises(DeclarationError, match="no model is declared"):
         check_declarations([], EVENTS, LABELS)
+
+
+def test_models_share_one_feature_table_and_one_name_means_one_definition():
+    light = dataclasses.replace(
+        GOOD,
+        name="light",
+        registered_model="",
+        served_name="",
+        spec=FeatureSpec("event_id", "t", "y", numeric=("amount",)),
+        numeric_features=(Passthrough("amount", column="amount"),),
+        categorical_features=(),
+    )
+    table = feature_table([GOOD, light])
+    assert table.spec.numeric == ("amount", "n_1h", "shop_rate") and list(table.spec.categorical) == ["kind"]
+    clash = dataclasses.replace(light, numeric_features=(Passthrough("amount", column="kind"),))
+    with pytest.raises(
+        DeclarationError, match="model 'light', field 'numeric_features': 'amount' is defined differently"
+    ):
+        feature_table([GOOD, clash])

@@ -15,6 +15,7 @@ or --stop-after, stops it all. --short is the CI size (small data, fast sensor t
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import shutil
@@ -33,8 +34,21 @@ from tools.services.dagster_dev import DAGSTER_YAML
 from tools.services.process import ServiceError, ServiceRecord, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SERVED_MODEL = "fraud"
-REGISTERED_MODEL = "fraud-model"
+
+
+def declared_models() -> tuple:
+    """The model declarations the stack's code location builds (FLYWHEEL_MODELS, default the worked example's)."""
+    module, _, attribute = os.environ.get("FLYWHEEL_MODELS", "domain.models:MODELS").partition(":")
+    return tuple(getattr(importlib.import_module(module), attribute))
+
+
+MODELS = declared_models()
+PRIMARY = MODELS[0]
+"""The model the demo's traffic is scored by and its summary follows (the first declared one)."""
+SERVED_MODEL = PRIMARY.served_name
+REGISTERED_MODEL = PRIMARY.registered_model
+MODEL_STAGES = ("training_set", "model", "model_evaluation", "drift_reference", "serving_engine", "deployment")
+"""Each declared model's stages up to its deployment (assets/model_stages.py names them `<model>_<stage>`)."""
 
 HISTORY_ASSETS = ("raw_transactions",)
 """Daily-partitioned: the first materialisation registers every day of the generated history in one run."""
@@ -44,15 +58,17 @@ INITIAL_ASSETS = (
     "validated_transactions",
     "chargeback_labels",
     "transaction_features",
-    "training_set",
     "online_features",
-    "fraud_model",
-    "model_evaluation",
-    "drift_reference",
-    "serving_engine",
-    "deployment",
+    *(f"{model.name}_{stage}" for model in MODELS for stage in MODEL_STAGES),
 )
-"""What the first materialisation builds next: the history's days and the stream to the first champion's deployment."""
+"""What the first materialisation builds next: the history's days and the stream to every model's first champion's
+deployment."""
+
+
+def training_run_config(training_config: str) -> dict:
+    """Run config that trains every declared model with `training_config`."""
+    return {"ops": {f"{model.name}_model": {"config": {"training_config": training_config}} for model in MODELS}}
+
 
 DEMO_KNOBS = {
     "concept_drift": {"new_fraud_pattern_rate": 0.05},
@@ -276,6 +292,7 @@ def runs_table(dagster_home: Path, since: float = 0.0) -> list[dict]:
                 "run_id": run.run_id,
                 "trigger": trigger,
                 "episode": tags.get("flywheel/episode", ""),
+                "model": tags.get("flywheel/model", ""),
                 "status": run.status.value,
                 "assets": assets,
                 "created": record.create_timestamp.timestamp(),
@@ -316,15 +333,16 @@ def loop_timeline(dagster_home: Path, runs: list[dict], drift_started: float, se
         return {}
     steps = step_seconds(dagster_home, drift["run_id"])
     data = ("streamed_transactions", "chargeback_labels", "validated_transactions", "transaction_features")
-    engine = [r for r in runs if r["trigger"].startswith("automation") and "serving_engine" in r["assets"]]
-    deploy = [r for r in runs if r["trigger"].startswith("automation") and "deployment" in r["assets"]]
+    engine_asset, deployment_asset = f"{PRIMARY.name}_serving_engine", f"{PRIMARY.name}_deployment"
+    engine = [r for r in runs if r["trigger"].startswith("automation") and engine_asset in r["assets"]]
+    deploy = [r for r in runs if r["trigger"].startswith("automation") and deployment_asset in r["assets"]]
     timeline = {
         "detection": drift["created"] - drift_started,
         "run start": (drift["started"] or drift["created"]) - drift["created"],
-        "ingest and features": sum(steps.get(k, 0.0) for k in (*data, "training_set")),
-        "training": steps.get("fraud_model", 0.0),
-        "gate": steps.get("model_evaluation", 0.0),
-        "drift reference": steps.get("drift_reference", 0.0),
+        "ingest and features": sum(steps.get(k, 0.0) for k in (*data, f"{PRIMARY.name}_training_set")),
+        "training": steps.get(f"{PRIMARY.name}_model", 0.0),
+        "gate": steps.get(f"{PRIMARY.name}_model_evaluation", 0.0),
+        "drift reference": steps.get(f"{PRIMARY.name}_drift_reference", 0.0),
     }
     if engine and deploy:
         timeline["engine build (from the end of the retraining run)"] = engine[0]["ended"] - drift["ended"]
@@ -537,9 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         step(f"materialising the history's {len(days)} daily partitions ({days[0]}...{days[-1]})")
         materialize(stack, env, HISTORY_ASSETS, {}, days=days)
         step("materialising validated data -> features -> model -> gate -> engine -> deployment")
-        materialize(
-            stack, env, INITIAL_ASSETS, {"ops": {"fraud_model": {"config": {"training_config": args.training_config}}}}
-        )
+        materialize(stack, env, INITIAL_ASSETS, training_run_config(args.training_config))
         before = served_version(stack.server_url)
         note(f"the server at {stack.server_url} serves v{before} of '{SERVED_MODEL}'")
         step("starting Dagster (webserver and daemon: sensors and automation)")
@@ -556,7 +572,8 @@ def main(argv: list[str] | None = None) -> int:
         summary["normal_traffic"]["drift_verdict"] = (
             verdict.get("status") if verdict.get("written_at", 0) > since else None
         )
-        summary["normal_traffic"]["retraining_runs"] = len([r for r in retrained if "fraud_model" in r["assets"]])
+        trained = {f"{model.name}_model" for model in MODELS}
+        summary["normal_traffic"]["retraining_runs"] = len([r for r in retrained if trained & set(r["assets"])])
         failures = dict(counts.scoring.failures) or "none"
         note(f"{counts.scoring.scored:,} scored, failures {failures}; {latest_drift_snapshot(state_dir)}")
         if args.drift != "none":

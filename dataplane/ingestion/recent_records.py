@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -27,8 +28,19 @@ def check_reachable(bootstrap_servers: str, timeout_s: float = 2.0) -> None:
     raise KafkaUnavailableError(f"no Kafka broker reachable at {bootstrap_servers}")
 
 
-def read_recent(bootstrap_servers: str, topic: str, rows: int, timeout_s: float = 10.0) -> list[dict]:
-    """Up to `rows` of the newest records (spread over the partitions), decoded; malformed ones are skipped."""
+def read_recent(
+    bootstrap_servers: str,
+    topic: str,
+    rows: int,
+    timeout_s: float = 10.0,
+    keep: Callable[[dict], bool] | None = None,
+    max_lookback: int = 64,
+) -> list[dict]:
+    """Up to `rows` of the newest records (spread over the partitions), decoded; malformed ones are skipped.
+
+    With `keep` (say, the records of one model on a topic that several models log to), only records it accepts
+    count: the look-back doubles, up to `max_lookback` x `rows` records, until `rows` of them are found.
+    """
     check_reachable(bootstrap_servers)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, consumer_timeout_ms=1000)
     try:
@@ -39,22 +51,38 @@ def read_recent(bootstrap_servers: str, topic: str, rows: int, timeout_s: float 
         consumer.assign(assigned)
         ends = consumer.end_offsets(assigned)
         begins = consumer.beginning_offsets(assigned)
-        per_partition = max(rows // len(assigned), 1)
-        wanted = 0
-        for tp in assigned:
-            start = max(ends[tp] - per_partition, begins[tp])
-            consumer.seek(tp, start)
-            wanted += ends[tp] - start
-        records: list[dict] = []
-        for seen, message in enumerate(consumer, start=1):
-            try:
-                value = json.loads(message.value)
-            except (TypeError, ValueError):
-                value = None
-            if isinstance(value, dict):
-                records.append(value)
-            if seen >= wanted:
-                break
-        return records
+        lookback = 1
+        while True:
+            records, reached_start = _read_tail(consumer, assigned, begins, ends, rows * lookback)
+            if keep is not None:
+                records = [r for r in records if keep(r)]
+            if keep is None or len(records) >= rows or reached_start or lookback >= max_lookback:
+                return records[-rows:] if keep is not None else records
+            lookback *= 2
     finally:
         consumer.close(autocommit=False)
+
+
+def _read_tail(consumer, assigned, begins, ends, rows: int) -> tuple[list[dict], bool]:
+    """The newest `rows` records over the partitions, decoded, and whether every partition was read from its start."""
+    per_partition = max(rows // len(assigned), 1)
+    wanted = 0
+    reached_start = True
+    for tp in assigned:
+        start = max(ends[tp] - per_partition, begins[tp])
+        reached_start = reached_start and start == begins[tp]
+        consumer.seek(tp, start)
+        wanted += ends[tp] - start
+    records: list[dict] = []
+    if wanted == 0:
+        return records, reached_start
+    for seen, message in enumerate(consumer, start=1):
+        try:
+            value = json.loads(message.value)
+        except (TypeError, ValueError):
+            value = None
+        if isinstance(value, dict):
+            records.append(value)
+        if seen >= wanted:
+            break
+    return records, reached_start

@@ -12,15 +12,18 @@ from assets.data_assets import (
     LakeResource,
     SparkResource,
     raw_transactions,
+    training_set_asset,
     validated_transactions,
 )
 from dataplane.ingestion.json_records import encode_rows
 from dataplane.ingestion.kafka_producer import ensure_topic, send_raw, stream_table
 from dataplane.lake_stages import history_days
-from domain.features import FRAUD_FEATURES
 from domain.generator import GeneratorConfig, Population, generate_day, with_scenario, write_history
+from domain.models import FRAUD
 from features.online_store import SqliteStateStore
 
+FRAUD_FEATURES = FRAUD.spec
+ASSETS = [*DATA_ASSETS, training_set_asset(FRAUD)]
 CONFIG = GeneratorConfig(n_cards=300, n_merchants=100, days=5, seed=21, label_delay_days=1.0)
 
 
@@ -61,7 +64,7 @@ def materialized(tmp_path_factory, kafka_service, spark):
     history = write_history(CONFIG, tmp_path / "lake" / "history")
     duplicate = encode_rows(generate_day(CONFIG, Population(CONFIG), CONFIG.days).transactions.slice(0, 1))[0]
     live = _stream_live_day(resources, CONFIG, CONFIG.days, extra_raw=[b"garbage", b'{"amount": true}', duplicate])
-    result = _materialize(DATA_ASSETS, resources, history_days(tmp_path / "lake" / "history" / "transactions"))
+    result = _materialize(ASSETS, resources, history_days(tmp_path / "lake" / "history" / "transactions"))
     return result, tmp_path / "lake", history, live
 
 
@@ -89,7 +92,7 @@ def test_every_data_asset_materializes_with_lineage_metadata(materialized):
         "raw_transactions",
         "validated_transactions",
         "transaction_features",
-        "training_set",
+        "fraud_training_set",
         "online_features",
     ):
         assert result.asset_materializations_for_node(name)[0].tags.get("dagster/data_version"), name
@@ -99,7 +102,7 @@ def test_every_data_asset_materializes_with_lineage_metadata(materialized):
 
 def test_training_set_has_the_feature_spec_columns_and_types(materialized):
     _, lake, _, _ = materialized
-    table = pq.read_table(lake / "training_set")
+    table = pq.read_table(lake / "training_sets" / "fraud")
     types = {f.name: f.type for f in table.schema}
     assert types[FRAUD_FEATURES.entity_id] == pa.string()
     assert pa.types.is_timestamp(types[FRAUD_FEATURES.timestamp])

@@ -1,5 +1,7 @@
-"""drift_sensor against a real Kafka prediction log: quiet traffic skips, drift requests one run per episode."""
+"""A model's drift sensor against a real Kafka prediction log: quiet traffic skips, drift requests one run per
+episode, other models' records on the same topic stay out of its window, and the stack-wide cap queues it."""
 
+import dataclasses
 import json
 
 import dagster as dg
@@ -7,13 +9,21 @@ import numpy as np
 import pandas as pd
 from kafka import KafkaProducer
 
-from assets.closed_loop import RETRAINING_ASSETS, LoopResource, drift_sensor
+from assets.closed_loop import LoopResource, loop_stages, retraining_assets
 from assets.data_assets import KafkaResource
-from domain.features import FRAUD_FEATURES
+from domain.models import FRAUD
+from features.model_declaration import RetrainBudget
 from monitoring.reference_profile import PROFILE_FORMAT, build_reference_profile
 from monitoring.threshold_calibration import calibrate_thresholds, consecutive_windows
 
 WINDOW = 200
+FRAUD_FEATURES = FRAUD.spec
+MODEL = dataclasses.replace(
+    FRAUD,
+    drift=dataclasses.replace(FRAUD.drift, window_rows=WINDOW),
+    budget=RetrainBudget(daily_runs=5, cooldown_minutes=0),
+)
+GUARDED = dataclasses.replace(MODEL, budget=RetrainBudget(daily_runs=5, cooldown_minutes=30))
 
 
 def _traffic(rows: int, seed: int, amount_scale: float = 1.0) -> pd.DataFrame:
@@ -26,11 +36,11 @@ def _traffic(rows: int, seed: int, amount_scale: float = 1.0) -> pd.DataFrame:
     return frame
 
 
-def _publish(bootstrap: str, topic: str, frame: pd.DataFrame, version: int) -> None:
+def _publish(bootstrap: str, topic: str, frame: pd.DataFrame, version: int, model: str = "fraud") -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap)
     for i, row in enumerate(frame.to_dict("records")):
         score = row.pop("score")
-        record = {"transaction_id": f"t{version}-{i}", "model": "fraud-model", "model_version": version}
+        record = {"transaction_id": f"{model}{version}-{i}", "model": model, "model_version": version}
         producer.send(topic, json.dumps({**record, "features": row, "score": score, "time": 0.0}).encode())
     producer.flush()
     producer.close()
@@ -41,25 +51,19 @@ def _reference(loop: LoopResource, version: int) -> None:
     profile = build_reference_profile(history.iloc[: WINDOW * 8], FRAUD_FEATURES)
     thresholds = calibrate_thresholds(profile, consecutive_windows(history.iloc[WINDOW * 8 :], WINDOW), FRAUD_FEATURES)
     for name, text in (("reference_profile.json", profile.to_json()), ("drift_thresholds.json", thresholds.to_json())):
-        path = loop.reference_path(version, name)
+        path = loop.reference_path(MODEL, version, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
 
 
-def _tick(instance, kafka: KafkaResource, loop: LoopResource, cursor: str | None):
+def _tick(instance, kafka: KafkaResource, loop: LoopResource, cursor: str | None, model=MODEL):
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"kafka": kafka, "loop": loop})
-    return drift_sensor(context)
+    return loop_stages(model).drift_sensor(context)
 
 
 def test_quiet_traffic_skips_and_a_drift_episode_requests_exactly_one_run(kafka_service, tmp_path):
     kafka = KafkaResource(bootstrap_servers=kafka_service.bootstrap_servers)
-    loop = LoopResource(
-        window_rows=WINDOW,
-        snapshot_dir=str(tmp_path / "snapshots"),
-        reference_dir=str(tmp_path / "refs"),
-        cooldown_minutes=0,
-        daily_budget=5,
-    )
+    loop = LoopResource(snapshot_dir=str(tmp_path / "snapshots"), reference_dir=str(tmp_path / "refs"))
     instance = dg.DagsterInstance.ephemeral()
 
     first = _tick(instance, kafka, loop, None)
@@ -70,13 +74,14 @@ def test_quiet_traffic_skips_and_a_drift_episode_requests_exactly_one_run(kafka_
     assert "has no drift reference yet" in missing.skip_message
 
     _reference(loop, version=1)
-    current = loop.reference_path(1, "reference_profile.json").read_text()
-    loop.reference_path(1, "reference_profile.json").write_text(
+    current = loop.reference_path(MODEL, 1, "reference_profile.json").read_text()
+    loop.reference_path(MODEL, 1, "reference_profile.json").write_text(
         current.replace(f'"format": {PROFILE_FORMAT}', '"format": 1')
     )
     older = _tick(instance, kafka, loop, None)
-    assert "drift reference is unreadable" in older.skip_message and "materialize drift_reference" in older.skip_message
-    loop.reference_path(1, "reference_profile.json").write_text(current)
+    assert "drift reference is unreadable" in older.skip_message
+    assert "materialize fraud_drift_reference" in older.skip_message
+    loop.reference_path(MODEL, 1, "reference_profile.json").write_text(current)
     quiet = _tick(instance, kafka, loop, None)
     assert not quiet.run_requests, quiet.skip_reason
     assert quiet.skip_reason.skip_message.startswith("wait: no drift")
@@ -87,7 +92,7 @@ def test_quiet_traffic_skips_and_a_drift_episode_requests_exactly_one_run(kafka_
     assert "alarm 1 of 2 in a row" in first_alarm.skip_reason.skip_message
     assert not quiet.asset_events, "quiet ticks stay out of the event log"
     (observation,) = first_alarm.asset_events
-    assert observation.asset_key == dg.AssetKey("drift_reference")
+    assert observation.asset_key == dg.AssetKey("fraud_drift_reference")
     assert observation.metadata["status"].value == "drift"
     assert "data:image/png;base64," in observation.metadata["drift_per_feature"].value
     assert "amount" in observation.metadata["explanation"].value
@@ -95,7 +100,11 @@ def test_quiet_traffic_skips_and_a_drift_episode_requests_exactly_one_run(kafka_
     assert len(fired.run_requests) == 1
     request = fired.run_requests[0]
     assert request.run_key.startswith("drift-drift-fraud-model-")
-    assert set(request.asset_selection) == set(RETRAINING_ASSETS)
+    assert set(request.asset_selection) == set(retraining_assets(MODEL))
+    assert {"fraud_model", "fraud_training_set", "transaction_features"} <= {
+        k.to_user_string() for k in request.asset_selection
+    }
+    assert request.tags["flywheel/model"] == "fraud"
     assert "amount" in request.tags["flywheel/why"]
     assert list((tmp_path / "snapshots").glob("*.json")), "drift statistics were exported for Prometheus"
 
@@ -117,30 +126,54 @@ def test_a_retraining_run_in_flight_or_in_cooldown_blocks_a_second_one_whoever_a
     kafka = KafkaResource(bootstrap_servers=kafka_service.bootstrap_servers)
     topic = "predictions-guard"
     loop = LoopResource(
-        window_rows=WINDOW,
         predictions_topic=topic,
         snapshot_dir=str(tmp_path / "snapshots"),
         reference_dir=str(tmp_path / "refs"),
-        cooldown_minutes=30,
-        daily_budget=5,
         confirm_ticks=1,
     )
     _reference(loop, version=1)
     _publish(kafka_service.bootstrap_servers, topic, _traffic(WINDOW, seed=9, amount_scale=3.0), version=1)
     instance = dg.DagsterInstance.ephemeral()
-    tags = {"flywheel/retraining": "true", "flywheel/trigger": "performance"}
+    tags = {"flywheel/retraining": "true", "flywheel/trigger": "performance", "flywheel/model": "fraud"}
     create_run_for_test(instance, job_name="retrain", tags=tags, status=dg.DagsterRunStatus.STARTED)
 
-    blocked = _tick(instance, kafka, loop, None)
+    blocked = _tick(instance, kafka, loop, None, GUARDED)
     assert not blocked.run_requests
-    assert "retraining wanted" in blocked.skip_reason.skip_message
+    assert "retraining of fraud wanted" in blocked.skip_reason.skip_message
     assert "(performance) is STARTED" in blocked.skip_reason.skip_message
     assert blocked.cursor is None, "the episode stays open: its run is not spent on a blocked tick"
 
     finished = dg.DagsterInstance.ephemeral()
     create_run_for_test(finished, job_name="retrain", tags=tags, status=dg.DagsterRunStatus.SUCCESS)
-    cooling = _tick(finished, kafka, loop, None)
+    cooling = _tick(finished, kafka, loop, None, GUARDED)
     assert not cooling.run_requests and "cooldown 30 min" in cooling.skip_reason.skip_message
 
-    free = _tick(dg.DagsterInstance.ephemeral(), kafka, loop, None)
+    other = {"flywheel/retraining": "true", "flywheel/trigger": "drift", "flywheel/model": "another"}
+    queued_instance = dg.DagsterInstance.ephemeral()
+    create_run_for_test(queued_instance, job_name="retrain", tags=other, status=dg.DagsterRunStatus.STARTED)
+    queued = _tick(queued_instance, kafka, loop, None, GUARDED)
+    assert not queued.run_requests and "queued: 1 retraining run(s) of other models in flight (stack-wide cap 1)" in (
+        queued.skip_reason.skip_message
+    )
+    roomy = LoopResource(**{**loop.dict(), "max_concurrent_retraining": 2})
+    assert len(_tick(queued_instance, kafka, roomy, None, GUARDED).run_requests) == 1, "under the cap it goes"
+
+    free = _tick(dg.DagsterInstance.ephemeral(), kafka, loop, None, GUARDED)
     assert len(free.run_requests) == 1 and free.run_requests[0].tags["flywheel/retraining"] == "true"
+
+
+def test_records_of_other_models_on_the_topic_stay_out_of_a_models_window(kafka_service, tmp_path):
+    kafka = KafkaResource(bootstrap_servers=kafka_service.bootstrap_servers)
+    topic = "predictions-shared"
+    loop = LoopResource(
+        predictions_topic=topic,
+        snapshot_dir=str(tmp_path / "snapshots"),
+        reference_dir=str(tmp_path / "refs"),
+        confirm_ticks=1,
+    )
+    _reference(loop, version=1)
+    _publish(kafka_service.bootstrap_servers, topic, _traffic(WINDOW, seed=11), version=1)
+    # Another model's drifted traffic, logged after this model's quiet traffic, on the same topic.
+    _publish(kafka_service.bootstrap_servers, topic, _traffic(3 * WINDOW, seed=12, amount_scale=3.0), 1, "other")
+    quiet = _tick(dg.DagsterInstance.ephemeral(), kafka, loop, None)
+    assert not quiet.run_requests and quiet.skip_reason.skip_message.startswith("wait: no drift"), quiet.skip_reason

@@ -17,7 +17,7 @@ import dagster as dg
 import pytest
 from mlflow import MlflowClient
 
-from tools.local_stack import REGISTERED_MODEL, REPO_ROOT, Stack, runs_table, served_version
+from tools.local_stack import PRIMARY, REGISTERED_MODEL, REPO_ROOT, Stack, runs_table, served_version
 from tools.services.cli import down
 from tools.services.process import ServiceRecord
 
@@ -63,9 +63,12 @@ def test_a_drift_episode_retrains_promotes_and_redeploys_without_a_human(main_jo
     drift_runs = [r for r in summary["runs"] if r["trigger"] == "drift sensor"]
     assert len(drift_runs) == 1, f"one drift episode gives one retraining run: {summary['runs']}"
     assert drift_runs[0]["status"] == "SUCCESS"
-    assert {"fraud_model", "model_evaluation", "streamed_transactions"} <= set(drift_runs[0]["assets"])
+    name = PRIMARY.name
+    assert {f"{name}_model", f"{name}_model_evaluation", "streamed_transactions"} <= set(drift_runs[0]["assets"])
+    assert drift_runs[0]["model"] == name, "the retraining run names the model it retrains"
     automation = [r for r in summary["runs"] if r["trigger"].startswith("automation")]
-    assert {"serving_engine", "deployment"} <= {a for r in automation for a in r["assets"]}, summary["runs"]
+    deployed = {a for r in automation for a in r["assets"]}
+    assert {f"{name}_serving_engine", f"{name}_deployment"} <= deployed, summary["runs"]
 
     client = MlflowClient(stack.mlflow_uri)
     champion = int(client.get_model_version_by_alias(REGISTERED_MODEL, "champion").version)
@@ -93,11 +96,12 @@ def test_a_worse_challenger_is_refused_and_the_champion_keeps_serving(main_job, 
     champion_before = client.get_model_version_by_alias(REGISTERED_MODEL, "champion").version
     (tmp_path / "worse.yaml").write_text(WORSE_TRAINING)
     (tmp_path / "run.json").write_text(
-        json.dumps({"ops": {"fraud_model": {"config": {"training_config": str(tmp_path / "worse.yaml")}}}})
+        json.dumps({"ops": {f"{PRIMARY.name}_model": {"config": {"training_config": str(tmp_path / "worse.yaml")}}}})
     )
     gate_started = time.time()
     env = stack.environment("tiny", 10)
-    cmd = [sys.executable, "-m", "dagster", "asset", "materialize", "--select", "fraud_model,model_evaluation"]
+    selection = f"{PRIMARY.name}_model,{PRIMARY.name}_model_evaluation"
+    cmd = [sys.executable, "-m", "dagster", "asset", "materialize", "--select", selection]
     cmd += ["-m", "assets.definitions", "-c", str(tmp_path / "run.json")]
     result = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -108,11 +112,11 @@ def test_a_worse_challenger_is_refused_and_the_champion_keeps_serving(main_job, 
     assert client.get_model_version_by_alias(REGISTERED_MODEL, "champion").version == champion_before
 
     time.sleep(35)  # several automation ticks (10 s each in --short) see the gate run
-    later = [r for r in runs_table(state / "dagster", gate_started) if "serving_engine" in r["assets"]]
+    later = [r for r in runs_table(state / "dagster", gate_started) if f"{PRIMARY.name}_serving_engine" in r["assets"]]
     assert later == [], f"a refused challenger must not redeploy anything: {later}"
     assert served_version(stack.server_url) == serving
     with urllib.request.urlopen(f"{stack.server_url}/v2/health/ready", timeout=5) as reply:
         assert reply.status == 200
     with dg.DagsterInstance.from_config(str(state / "dagster")) as instance:
-        deployed = instance.get_latest_materialization_event(dg.AssetKey("deployment"))
+        deployed = instance.get_latest_materialization_event(dg.AssetKey(f"{PRIMARY.name}_deployment"))
     assert deployed is not None and deployed.timestamp < gate_started, "the deployment must not be rematerialised"

@@ -3,8 +3,12 @@
 import dagster as dg
 import pytest
 
-from assets.deployment import SERVING_ENGINE, deployment
+from assets.deployment import deployment_asset, engine_key
+from domain.models import FRAUD
 from tests.serving.serving_harness import ServerProcess, add_version
+
+deployment = deployment_asset(FRAUD)
+SERVING_ENGINE = engine_key(FRAUD)
 
 
 def report_engine(instance: dg.DagsterInstance, build_root, version: int) -> None:
@@ -20,7 +24,10 @@ def report_engine(instance: dg.DagsterInstance, build_root, version: int) -> Non
 def run_deployment(instance, server, timeout_s: float = 20):
     config = {"server_url": server.url, "served_repository": str(server.root), "ready_timeout_seconds": timeout_s}
     return dg.materialize(
-        [deployment], instance=instance, run_config={"ops": {"deployment": {"config": config}}}, raise_on_error=False
+        [deployment],
+        instance=instance,
+        run_config={"ops": {"fraud_deployment": {"config": config}}},
+        raise_on_error=False,
     )
 
 
@@ -40,7 +47,7 @@ def test_deployment_makes_the_new_version_live(setup):
         report_engine(instance, built, 2)
         result = run_deployment(instance, server)
         assert result.success
-        (materialization,) = result.asset_materializations_for_node("deployment")
+        (materialization,) = result.asset_materializations_for_node("fraud_deployment")
         assert materialization.metadata["live_version"].value == 2
     assert server.request("GET", "/v2/models/fraud")[1]["versions"] == ["2"]
     assert (server.root / "fraud" / "2" / "model.onnx").read_bytes() == (
@@ -56,7 +63,7 @@ def test_a_version_the_server_refuses_fails_the_deployment_and_the_old_one_stays
         report_engine(instance, built, 3)
         result = run_deployment(instance, server, timeout_s=4)
         assert not result.success
-        failure = result.failure_data_for_node("deployment")
+        failure = result.failure_data_for_node("fraud_deployment")
         assert "did not report version 3 of model 'fraud' ready" in failure.user_failure_data.description
         assert "['1']" in failure.user_failure_data.description, "the message says what is live instead"
     assert server.request("GET", "/v2/models/fraud")[1]["versions"] == ["1"]
@@ -72,6 +79,6 @@ def test_deploying_an_older_version_rolls_the_running_server_back(setup):
         report_engine(instance, built, 1)  # e.g. after `training.registry rollback`: the engine of the old champion
         result = run_deployment(instance, server)
         assert result.success
-        (materialization,) = result.asset_materializations_for_node("deployment")
+        (materialization,) = result.asset_materializations_for_node("fraud_deployment")
         assert materialization.metadata["live_version"].value == 1
     assert server.request("GET", "/v2/models/fraud")[1]["versions"] == ["1"], "the pin, not the newest folder, serves"

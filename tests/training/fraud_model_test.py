@@ -1,7 +1,9 @@
-"""fraud_model, model_evaluation and drift_reference end to end through Dagster, with a real MLflow server.
+"""A declared model's `<model>_model`, `_model_evaluation` and `_drift_reference` end to end through Dagster, with a
+real MLflow server.
 
-A stand-in `training_set` asset (synthetic data for a neutral FeatureSpec) feeds them, so the
-machinery is exercised without the Spark data plane.
+The test declares its own model (a neutral FeatureSpec) and a stand-in `<model>_training_set` asset (synthetic
+data) feeds the stages the factories build from that declaration, so the machinery is exercised without the Spark
+data plane.
 """
 
 import json
@@ -11,45 +13,50 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from assets.closed_loop import LoopResource, drift_reference
+from assets.closed_loop import LoopResource, loop_stages
 from assets.mlflow_tracking import MlflowTracking
-from assets.model_gate import ModelEvaluationConfig, model_evaluation
-from assets.model_training import ModelTrainingConfig, trained_model
+from assets.model_gate import ModelEvaluationConfig, evaluation_asset
+from assets.model_training import ModelTrainingConfig, model_asset
+from features.model_declaration import GateDeclaration, ModelDeclaration
 from monitoring.reference_profile import ReferenceProfile
 from training.config import CONFIG_DIR
 from training.registry import CHALLENGER, CHAMPION, LINEAGE_TAGS, promotion_history
-from training.spec_files import write_spec
 from training.synthetic import synthetic_spec, write_synthetic_training_set
 
 SPEC = synthetic_spec()
-MODEL = "e2e-fraud-model"
+DECLARED = ModelDeclaration(
+    name="e2e",
+    spec=SPEC,
+    numeric_features=(),  # the stand-in training set carries the features; no data-plane definitions needed
+    gate=GateDeclaration(increasing=("x0",), decreasing=("x1",)),
+)
+MODEL = DECLARED.registered_model
+trained_model = model_asset(DECLARED)
+model_evaluation = evaluation_asset(DECLARED)
+drift_reference = loop_stages(DECLARED).drift_reference
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, mlflow_service):
     root = tmp_path_factory.mktemp("e2e")
     data = write_synthetic_training_set(SPEC, root / "training_set.parquet", rows=8000)
-    spec_file = write_spec(SPEC, root / "spec.json")
     worse = yaml.safe_load((CONFIG_DIR / "tiny.yaml").read_text())
     worse["name"] = "tiny-worse"
     worse["optim"].update(learning_rate=1e-7, epochs=1)  # barely moves from random weights: a worse challenger
     (root / "worse.yaml").write_text(yaml.safe_dump(worse))
 
-    @dg.asset(name="training_set")
+    @dg.asset(name="e2e_training_set")
     def stand_in_training_set() -> dg.MaterializeResult:
         """Synthetic training set for a neutral FeatureSpec."""
         return dg.MaterializeResult(metadata={"path": str(data)}, data_version=dg.DataVersion("synthetic-v1"))
 
     return {
         "root": root,
-        "spec": str(spec_file),
         "training_set": stand_in_training_set,
         "instance": dg.DagsterInstance.ephemeral(),
         "resources": {
             "mlflow_tracking": MlflowTracking(tracking_uri=mlflow_service.tracking_uri),
-            "loop": LoopResource(
-                model_name=MODEL, reference_dir=str(root / "references"), snapshot_dir=str(root / "snapshots")
-            ),
+            "loop": LoopResource(reference_dir=str(root / "references"), snapshot_dir=str(root / "snapshots")),
         },
         "client": MlflowClient(tracking_uri=mlflow_service.tracking_uri),
     }
@@ -58,12 +65,8 @@ def world(tmp_path_factory, mlflow_service):
 def _run_config(world, training_config: str) -> dg.RunConfig:
     return dg.RunConfig(
         {
-            "fraud_model": ModelTrainingConfig(
-                training_config=training_config, feature_spec=world["spec"], registered_model_name=MODEL
-            ),
-            "model_evaluation": ModelEvaluationConfig(
-                feature_spec=world["spec"], registered_model_name=MODEL, increasing=["x0"], decreasing=["x1"]
-            ),
+            "e2e_model": ModelTrainingConfig(training_config=training_config),
+            "e2e_model_evaluation": ModelEvaluationConfig(),
         }
     )
 
@@ -78,11 +81,11 @@ REFERENCE_FILES = ("reference_profile.json", "drift_thresholds.json", "quality_r
 def _assert_reference_saved_with(world, version: str) -> None:
     """The version's drift reference is on disk where the sensors read it and among its MLflow run's artifacts."""
     loop, client = world["resources"]["loop"], world["client"]
-    profile = ReferenceProfile.from_json(loop.reference_path(version, "reference_profile.json").read_text())
+    profile = ReferenceProfile.from_json(loop.reference_path(DECLARED, version, "reference_profile.json").read_text())
     assert list(profile.numeric) == list(SPEC.numeric) and list(profile.categorical) == list(SPEC.categorical)
     assert profile.spec_hash == SPEC.definition_hash() and profile.score is not None and profile.rows > 0
-    assert json.loads(loop.reference_path(version, "drift_thresholds.json").read_text())
-    assert json.loads(loop.reference_path(version, "quality_reference.json").read_text())
+    assert json.loads(loop.reference_path(DECLARED, version, "drift_thresholds.json").read_text())
+    assert json.loads(loop.reference_path(DECLARED, version, "quality_reference.json").read_text())
     run_id = client.get_model_version(MODEL, version).run_id
     assert {f"monitoring/{n}" for n in REFERENCE_FILES} <= {a.path for a in client.list_artifacts(run_id, "monitoring")}
 
@@ -95,7 +98,7 @@ def test_first_model_trains_registers_with_lineage_and_becomes_champion(world):
         run_config=_run_config(world, "tiny"),
     )
     assert result.success
-    trained, gate = _metadata(result, "fraud_model"), _metadata(result, "model_evaluation")
+    trained, gate = _metadata(result, "e2e_model"), _metadata(result, "e2e_model_evaluation")
     assert trained["model_version"] == "1" and trained["test_roc_auc"] > 0.75
     assert "data:image/png;base64," in trained["learning_curve"]
     assert gate["decision"] == "first_champion" and gate["champion_version"] == "1"
@@ -116,7 +119,7 @@ def test_first_model_trains_registers_with_lineage_and_becomes_champion(world):
     assert {"learning_curve.png", "training_config.json", "training_result.json"} <= artifacts
     assert client.get_model_version_by_alias(MODEL, CHAMPION).version == "1"
     assert [e.action for e in promotion_history(client, MODEL)] == ["first"]
-    assert _metadata(result, "drift_reference")["versions_profiled"] == "1"
+    assert _metadata(result, "e2e_drift_reference")["versions_profiled"] == "1"
     _assert_reference_saved_with(world, "1")
 
 
@@ -128,7 +131,7 @@ def test_a_worse_challenger_is_refused_and_the_champion_stays(world):
         run_config=_run_config(world, str(world["root"] / "worse.yaml")),
     )
     assert result.success
-    gate = _metadata(result, "model_evaluation")
+    gate = _metadata(result, "e2e_model_evaluation")
     assert gate["decision"] == "reject" and gate["challenger_version"] == "2"
     assert "does not beat the champion" in gate["reasons"]
     client = world["client"]
@@ -138,7 +141,7 @@ def test_a_worse_challenger_is_refused_and_the_champion_stays(world):
     assert len(promotion_history(client, MODEL)) == 1
     # A refused version still carries its own reference (a later rollback to it can be watched); the champion keeps
     # the one it had.
-    assert _metadata(result, "drift_reference")["versions_profiled"] == "2"
+    assert _metadata(result, "e2e_drift_reference")["versions_profiled"] == "2"
     _assert_reference_saved_with(world, "2")
     _assert_reference_saved_with(world, "1")
     running = client.search_runs(

@@ -11,7 +11,8 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from assets.mlflow_tracking import MlflowTracking, MlflowUnavailableError
-from assets.model_training import TRAINING_RETRY_POLICY, ModelTrainingConfig, trained_model
+from assets.model_training import TRAINING_RETRY_POLICY, ModelTrainingConfig, model_asset
+from features.model_declaration import ModelDeclaration
 from serving.model_config import contract_config
 from serving.onnx_export import check_parity, export_onnx
 from training.config import load_config
@@ -35,6 +36,9 @@ from training.train import TrainingResult
 
 SPEC = synthetic_spec()
 CONFIG = load_config("tiny")
+
+DECLARED = ModelDeclaration(name="declared", spec=SPEC, numeric_features=())
+trained_model = model_asset(DECLARED)
 
 
 def _result(directory, seed) -> TrainingResult:
@@ -179,9 +183,8 @@ def test_unreachable_mlflow_fails_clearly_and_is_retried_by_policy(tmp_path):
         resources={"mlflow_tracking": MlflowTracking(tracking_uri=dead)},
         run_config=dg.RunConfig(
             {
-                "fraud_model": ModelTrainingConfig(
+                "declared_model": ModelTrainingConfig(
                     training_config="tiny",
-                    feature_spec=str(write_spec(SPEC, tmp_path / "spec.json")),
                     training_set_path=str(data),
                 )
             }
@@ -205,9 +208,8 @@ def test_bad_training_data_fails_at_once_without_retry(tmp_path, mlflow_service)
         resources={"mlflow_tracking": MlflowTracking(tracking_uri=mlflow_service.tracking_uri)},
         run_config=dg.RunConfig(
             {
-                "fraud_model": ModelTrainingConfig(
+                "declared_model": ModelTrainingConfig(
                     training_config="tiny",
-                    feature_spec=str(write_spec(SPEC, tmp_path / "spec.json")),
                     training_set_path=str(bad),
                 )
             }
