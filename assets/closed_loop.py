@@ -30,7 +30,7 @@ from assets.model_training import image_markdown, model_key, training_set_key
 from assets.runs_in_flight import in_flight_count, in_flight_run
 from assets.stack_environment import STACK
 from dataplane.ingestion.kafka_sink import IngestSettings, ParquetOffsetSink, ingest
-from dataplane.ingestion.recent_records import KafkaUnavailableError, check_reachable, read_recent
+from dataplane.ingestion.recent_records import KafkaUnavailableError, check_reachable, read_recent_by
 from features.model_declaration import ModelDeclaration
 from monitoring.drift_plot import plot_drift_report
 from monitoring.drift_report import DriftThresholds, evaluate_drift
@@ -352,53 +352,52 @@ def drift_observation(
     )
 
 
-def _retrain_result(
-    context, model: ModelDeclaration, decision, loop: LoopResource, trigger: str, detail: str, events=None
-) -> dg.SensorResult:
+@dataclasses.dataclass(frozen=True)
+class ModelTick:
+    """What one model's evaluation in a drift tick decided: a run to request or why not, its new cursor state
+    (None: unchanged, the episode stays open), and an observation worth keeping."""
+
+    request: dg.RunRequest | None
+    reason: str
+    state: str | None
+    event: dg.AssetObservation | None = None
+
+
+def _retrain_tick(
+    instance, model: ModelDeclaration, decision, loop: LoopResource, trigger: str, detail: str, previous: str | None
+) -> ModelTick:
+    """A retraining decision as a ModelTick: a blocked request keeps the previous state, so the episode stays open."""
     now = _tick_now()
-    events = [e for e in (events or []) if e is not None]
     policy = loop.policy(model)
-    if decision.action == RETRAIN and context.instance is not None:
-        blocked = retraining_blocked(context.instance, model, policy.cooldown, now, loop.max_concurrent_retraining)
-        if blocked:  # the cursor stays as it was: the episode is still open, its run not spent
+    if decision.action == RETRAIN and instance is not None:
+        blocked = retraining_blocked(instance, model, policy.cooldown, now, loop.max_concurrent_retraining)
+        if blocked:
             reason = f"retraining of {model.name} wanted ({decision.reason}) but {blocked}. {detail}"
-            return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=context.cursor, asset_events=events)
+            return ModelTick(None, reason, previous)
     write_retraining_snapshot(loop.snapshot_dir, model.registered_model, decision.state, policy, now)
-    cursor = decision.state.to_json()
-    if decision.action == RETRAIN:
-        request = dg.RunRequest(
-            run_key=f"{trigger}-{decision.run_key}",
-            asset_selection=retraining_assets(model),
-            tags={
-                RETRAINING_TAG: "true",
-                MODEL_TAG: model.name,
-                "flywheel/trigger": trigger,
-                "flywheel/episode": decision.run_key or "",
-                "flywheel/why": detail[:200],
-            },
-        )
-        return dg.SensorResult(run_requests=[request], cursor=cursor, asset_events=events)
-    return dg.SensorResult(
-        skip_reason=dg.SkipReason(f"{decision.action}: {decision.reason}. {detail}"), cursor=cursor, asset_events=events
+    if decision.action != RETRAIN:
+        return ModelTick(None, f"{decision.action}: {decision.reason}. {detail}", decision.state.to_json())
+    request = dg.RunRequest(
+        run_key=f"{trigger}-{decision.run_key}",
+        asset_selection=retraining_assets(model),
+        tags={
+            RETRAINING_TAG: "true",
+            MODEL_TAG: model.name,
+            "flywheel/trigger": trigger,
+            "flywheel/episode": decision.run_key or "",
+            "flywheel/why": detail[:200],
+        },
     )
+    return ModelTick(request, f"retraining {model.name}: {detail}", decision.state.to_json())
 
 
 def evaluate_model_drift(
-    context: dg.SensorEvaluationContext, model: ModelDeclaration, kafka: KafkaResource, loop: LoopResource
-):
-    """One drift tick of one model: its newest served records against its serving version's reference."""
-    spec = model.spec
-    try:
-        records = read_recent(
-            kafka.bootstrap_servers,
-            loop.predictions_topic,
-            model.drift.window_rows,
-            keep=lambda record: record.get("model") == model.served_name,
-        )
-    except KafkaUnavailableError as error:
-        return dg.SkipReason(f"cannot read recent traffic: {error}; no run requested")
+    instance, model: ModelDeclaration, records: list[dict], previous: str | None, loop: LoopResource, log=None
+) -> ModelTick:
+    """One model's part of a drift tick: its newest served records against its serving version's reference."""
     if not records:
-        return dg.SkipReason(f"no predictions of '{model.served_name}' on '{loop.predictions_topic}' yet")
+        return ModelTick(None, f"no predictions of '{model.served_name}' on '{loop.predictions_topic}' yet", previous)
+    spec = model.spec
     frame = _frame_of(records, spec)
     version = int(frame["model_version"].mode().iloc[0])
     reference = drift_reference_key(model).to_user_string()
@@ -406,20 +405,81 @@ def evaluate_model_drift(
         profile = ReferenceProfile.from_json(loop.reference_path(model, version, "reference_profile.json").read_text())
         thresholds = DriftThresholds.from_json(loop.reference_path(model, version, "drift_thresholds.json").read_text())
     except FileNotFoundError:
-        return dg.SkipReason(f"{model.name} version {version} has no drift reference yet (materialize {reference})")
+        reason = f"{model.name} version {version} has no drift reference yet (materialize {reference})"
+        return ModelTick(None, reason, previous)
     except ValueError as error:  # written by an older Flywheel: drift_reference rebuilds it for the champion
-        return dg.SkipReason(
-            f"{model.name} version {version}'s drift reference is unreadable ({error}): materialize {reference}"
-        )
+        reason = f"{model.name} version {version}'s drift reference is unreadable ({error}): materialize {reference}"
+        return ModelTick(None, reason, previous)
     window = frame[frame["model_version"] == version]
     report = evaluate_drift(profile, window, spec, thresholds, frozenset(model.drift.exempt))
     now = _tick_now()
     write_drift_snapshot(loop.snapshot_dir, model.registered_model, report, now)
-    state = RetrainState.from_json(context.cursor)
+    state = RetrainState.from_json(previous)
     decision = decide_retrain(report, state, now, loop.policy(model), model.registered_model)
-    context.log.info(f"drift {model.name} v{version}: {report.explain()}")
-    observation = drift_observation(model, report, decision, version, state)
-    return _retrain_result(context, model, decision, loop, "drift", f"v{version} " + report.explain(), [observation])
+    if log is not None:
+        log.info(f"drift {model.name} v{version}: {report.explain()}")
+    tick = _retrain_tick(instance, model, decision, loop, "drift", f"v{version} " + report.explain(), previous)
+    return dataclasses.replace(tick, event=drift_observation(model, report, decision, version, state))
+
+
+def _model_cursors(cursor: str | None, models: list[ModelDeclaration]) -> dict[str, str]:
+    """The drift sensor's cursor: each model's retraining state by model name (an older single-model cursor, or
+    one naming no declared model, starts every model afresh)."""
+    try:
+        data = json.loads(cursor) if cursor else {}
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    names = {m.name for m in models}
+    return {k: v for k, v in data.items() if k in names and isinstance(v, str)}
+
+
+def drift_tick(
+    context: dg.SensorEvaluationContext, models: list[ModelDeclaration], kafka: KafkaResource, loop: LoopResource
+):
+    """One tick of the drift sensor: the prediction log's tail read once, every model evaluated on its own records."""
+    try:
+        records = read_recent_by(
+            kafka.bootstrap_servers,
+            loop.predictions_topic,
+            {m.served_name: m.drift.window_rows for m in models},
+            key=lambda record: record.get("model"),
+        )
+    except KafkaUnavailableError as error:
+        return dg.SkipReason(f"cannot read recent traffic: {error}; no run requested")
+    cursors = _model_cursors(context.cursor, models)
+    ticks = {
+        m.name: evaluate_model_drift(
+            context.instance, m, records[m.served_name], cursors.get(m.name), loop, context.log
+        )
+        for m in models
+    }
+    cursor = json.dumps({name: t.state for name, t in ticks.items() if t.state is not None}, sort_keys=True)
+    requests = [t.request for t in ticks.values() if t.request is not None]
+    events = [t.event for t in ticks.values() if t.event is not None]
+    reason = "\n".join(t.reason if len(models) == 1 else f"{name}: {t.reason}" for name, t in ticks.items())
+    if requests:
+        return dg.SensorResult(run_requests=requests, cursor=cursor, asset_events=events)
+    return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor, asset_events=events)
+
+
+def drift_sensor_for(models: list[ModelDeclaration]) -> dg.SensorDefinition:
+    """The drift sensor of every declared model: one read of the prediction log per tick, a verdict per model, one
+    retraining run per model's episode (each model's state, cooldown and budget its own)."""
+    targets = list(dict.fromkeys(key for model in models for key in retraining_assets(model)))
+
+    @dg.sensor(
+        name="drift_sensor",
+        target=targets,
+        minimum_interval_seconds=STACK.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def drift_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource, loop: LoopResource):
+        """Drift of every model's recent served features and scores against its serving version's reference."""
+        return drift_tick(context, models, kafka, loop)
+
+    return drift_sensor
 
 
 def evaluate_model_quality(
@@ -448,7 +508,12 @@ def evaluate_model_quality(
     write_quality_snapshot(loop.snapshot_dir, model.registered_model, report, now)
     state = RetrainState.from_json(context.cursor)
     decision = decide_retrain(report, state, now, loop.policy(model), model.registered_model)
-    return _retrain_result(context, model, decision, loop, "performance", f"v{version} " + report.explain())
+    tick = _retrain_tick(
+        context.instance, model, decision, loop, "performance", f"v{version} " + report.explain(), context.cursor
+    )
+    if tick.request is not None:
+        return dg.SensorResult(run_requests=[tick.request], cursor=tick.state)
+    return dg.SensorResult(skip_reason=dg.SkipReason(tick.reason), cursor=tick.state)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -457,13 +522,13 @@ class LoopStages:
 
     drift_reference: dg.AssetsDefinition
     labeled_predictions: dg.AssetsDefinition
-    drift_sensor: dg.SensorDefinition
     performance_sensor: dg.SensorDefinition
     fallback_schedule: dg.ScheduleDefinition
 
 
 def loop_stages(model: ModelDeclaration) -> LoopStages:
-    """The model's drift reference and labeled predictions, its drift and performance sensors and its fallback."""
+    """The model's drift reference and labeled predictions, its performance sensor and its fallback schedule (its
+    drift is watched by the one drift sensor of all models, `drift_sensor_for`)."""
     group = model.name
     targets = retraining_assets(model)
 
@@ -492,16 +557,6 @@ def loop_stages(model: ModelDeclaration) -> LoopStages:
     ) -> dg.MaterializeResult:
         """The model's prediction log (Kafka) joined with late labels, and quality per model version."""
         return join_feedback(context, model, kafka, lake, loop)
-
-    @dg.sensor(
-        name=f"{model.name}_drift_sensor",
-        target=targets,
-        minimum_interval_seconds=STACK.sensor_interval_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-    )
-    def drift_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource, loop: LoopResource):
-        """Drift of the model's recent served features and scores against its serving version's reference."""
-        return evaluate_model_drift(context, model, kafka, loop)
 
     @dg.sensor(
         name=f"{model.name}_performance_sensor",
@@ -534,9 +589,7 @@ def loop_stages(model: ModelDeclaration) -> LoopStages:
             tags={RETRAINING_TAG: "true", MODEL_TAG: model.name, "flywheel/trigger": "schedule"},
         )
 
-    return LoopStages(
-        drift_reference, labeled_predictions, drift_sensor, performance_sensor, retraining_fallback_schedule
-    )
+    return LoopStages(drift_reference, labeled_predictions, performance_sensor, retraining_fallback_schedule)
 
 
 def label_feedback_sensor_for(models: list[ModelDeclaration]) -> dg.SensorDefinition:

@@ -10,7 +10,13 @@ then gets its own stages (assets/model_stages.py), grouped under its name.
 import dagster as dg
 
 from assets.build_info import build_info
-from assets.closed_loop import automation_sensor, label_feedback_sensor_for, loop_resources, with_redeploy_automation
+from assets.closed_loop import (
+    automation_sensor,
+    drift_sensor_for,
+    label_feedback_sensor_for,
+    loop_resources,
+    with_redeploy_automation,
+)
 from assets.data_assets import DATA_ASSETS, DATA_SENSORS, data_resources
 from assets.model_catalog import declared_models
 from assets.model_gate import model_resources
@@ -33,6 +39,7 @@ def build_definitions(models: list[ModelDeclaration]) -> dg.Definitions:
         assets=with_redeploy_automation([build_info, *DATA_ASSETS, *per_model], models),
         sensors=[
             *DATA_SENSORS,
+            drift_sensor_for(models),
             *(sensor for stage in stages for sensor in stage.sensors),
             label_feedback_sensor_for(models),
             automation_sensor,

@@ -34,7 +34,7 @@ EXPECTED_ASSETS = {
 EXPECTED_CHECKS: set[str] = {"transaction_rules_within_threshold"}
 EXPECTED_SENSORS = {
     "history_days_sensor",
-    "fraud_drift_sensor",
+    "drift_sensor",
     "fraud_performance_sensor",
     "label_feedback_sensor",
     "redeploy_automation_sensor",
@@ -100,8 +100,15 @@ def test_a_model_added_by_declaration_alone_gets_every_stage_in_its_own_group():
             key = dg.AssetKey(f"{model.name}_{stage}")
             assert graph.get(key).group_name == model.name, f"{key.to_user_string()} is not in group {model.name}"
     assert graph.get(dg.AssetKey("fraud_light_model")).parent_keys == {dg.AssetKey("fraud_light_training_set")}
-    assert {s.name for s in loaded.sensors} >= {"fraud_light_drift_sensor", "fraud_light_performance_sensor"}
+    assert "fraud_light_performance_sensor" in {s.name for s in loaded.sensors}
     repository = loaded.get_repository_def()
+    (drift_target,) = repository.get_sensor_def("drift_sensor").targets
+    drift_assets = {
+        k.to_user_string() for k in repository.get_job(drift_target.job_name).asset_layer.executable_asset_keys
+    }
+    assert {"fraud_model", "fraud_light_model", "fraud_light_drift_reference"} <= drift_assets, (
+        "one drift sensor, all models"
+    )
     (target,) = repository.get_sensor_def("label_feedback_sensor").targets
     job = repository.get_job(target.job_name)
     targets = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}

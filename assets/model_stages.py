@@ -2,9 +2,9 @@
 
 For each declared model the lineage holds, in the model's own asset group: `<model>_training_set`, `<model>_model`,
 `<model>_model_evaluation`, `<model>_drift_reference`, `<model>_serving_engine`, `<model>_deployment` and
-`<model>_labeled_predictions`, with its `<model>_drift_sensor`, `<model>_performance_sensor` and fallback schedule.
-The data plane (raw, streamed and validated transactions, labels, the shared features and the online store) is one
-set of assets that every model reads.
+`<model>_labeled_predictions`, with its `<model>_performance_sensor` and fallback schedule. One `drift_sensor`
+watches every model (it reads the prediction log once per tick). The data plane (raw, streamed and validated
+transactions, labels, the shared features and the online store) is one set of assets that every model reads.
 """
 
 from dataclasses import dataclass
@@ -46,7 +46,7 @@ class ModelStages:
 
     @property
     def sensors(self) -> list[dg.SensorDefinition]:
-        return [self.loop.drift_sensor, self.loop.performance_sensor]
+        return [self.loop.performance_sensor]
 
 
 def model_stages(model: ModelDeclaration) -> ModelStages:

@@ -63,6 +63,44 @@ def read_recent(
         consumer.close(autocommit=False)
 
 
+def read_recent_by(
+    bootstrap_servers: str,
+    topic: str,
+    wanted: dict[str, int],
+    key: Callable[[dict], str | None],
+    timeout_s: float = 10.0,
+    max_lookback: int = 64,
+) -> dict[str, list[dict]]:
+    """The newest records of each group on a shared topic, read once for all groups: up to `wanted[group]` records
+    of every group `key` names. The look-back starts at the sum of the wanted counts and doubles (up to
+    `max_lookback` times that sum) while a group is short and the topic has older records."""
+    check_reachable(bootstrap_servers)
+    total = max(sum(wanted.values()), 1)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, consumer_timeout_ms=1000)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            return {group: [] for group in wanted}
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        ends = consumer.end_offsets(assigned)
+        begins = consumer.beginning_offsets(assigned)
+        lookback = 1
+        while True:
+            records, reached_start = _read_tail(consumer, assigned, begins, ends, total * lookback)
+            groups: dict[str, list[dict]] = {group: [] for group in wanted}
+            for record in records:
+                group = key(record)
+                if group in groups:
+                    groups[group].append(record)
+            short = any(len(groups[g]) < n for g, n in wanted.items())
+            if not short or reached_start or lookback >= max_lookback:
+                return {g: rows[-wanted[g] :] if wanted[g] else [] for g, rows in groups.items()}
+            lookback *= 2
+    finally:
+        consumer.close(autocommit=False)
+
+
 def _read_tail(consumer, assigned, begins, ends, rows: int) -> tuple[list[dict], bool]:
     """The newest `rows` records over the partitions, decoded, and whether every partition was read from its start."""
     per_partition = max(rows // len(assigned), 1)

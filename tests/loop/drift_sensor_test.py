@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from kafka import KafkaProducer
 
-from assets.closed_loop import LoopResource, loop_stages, retraining_assets
+from assets.closed_loop import LoopResource, drift_sensor_for, retraining_assets
 from assets.data_assets import KafkaResource
 from domain.models import FRAUD
 from features.model_declaration import RetrainBudget
@@ -46,19 +46,19 @@ def _publish(bootstrap: str, topic: str, frame: pd.DataFrame, version: int, mode
     producer.close()
 
 
-def _reference(loop: LoopResource, version: int) -> None:
+def _reference(loop: LoopResource, version: int, model=None) -> None:
     history = _traffic(WINDOW * 40, seed=1)
     profile = build_reference_profile(history.iloc[: WINDOW * 8], FRAUD_FEATURES)
     thresholds = calibrate_thresholds(profile, consecutive_windows(history.iloc[WINDOW * 8 :], WINDOW), FRAUD_FEATURES)
     for name, text in (("reference_profile.json", profile.to_json()), ("drift_thresholds.json", thresholds.to_json())):
-        path = loop.reference_path(MODEL, version, name)
+        path = loop.reference_path(model or MODEL, version, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
 
 
 def _tick(instance, kafka: KafkaResource, loop: LoopResource, cursor: str | None, model=MODEL):
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"kafka": kafka, "loop": loop})
-    return loop_stages(model).drift_sensor(context)
+    return drift_sensor_for([model])(context)
 
 
 def test_quiet_traffic_skips_and_a_drift_episode_requests_exactly_one_run(kafka_service, tmp_path):
@@ -67,11 +67,11 @@ def test_quiet_traffic_skips_and_a_drift_episode_requests_exactly_one_run(kafka_
     instance = dg.DagsterInstance.ephemeral()
 
     first = _tick(instance, kafka, loop, None)
-    assert isinstance(first, dg.SkipReason) and "no predictions" in first.skip_message
+    assert not first.run_requests and "no predictions" in first.skip_reason.skip_message
 
     _publish(kafka_service.bootstrap_servers, loop.predictions_topic, _traffic(WINDOW, seed=7), version=1)
     missing = _tick(instance, kafka, loop, None)
-    assert "has no drift reference yet" in missing.skip_message
+    assert "has no drift reference yet" in missing.skip_reason.skip_message
 
     _reference(loop, version=1)
     current = loop.reference_path(MODEL, 1, "reference_profile.json").read_text()
@@ -79,8 +79,8 @@ def test_quiet_traffic_skips_and_a_drift_episode_requests_exactly_one_run(kafka_
         current.replace(f'"format": {PROFILE_FORMAT}', '"format": 1')
     )
     older = _tick(instance, kafka, loop, None)
-    assert "drift reference is unreadable" in older.skip_message
-    assert "materialize fraud_drift_reference" in older.skip_message
+    assert "drift reference is unreadable" in older.skip_reason.skip_message
+    assert "materialize fraud_drift_reference" in older.skip_reason.skip_message
     loop.reference_path(MODEL, 1, "reference_profile.json").write_text(current)
     quiet = _tick(instance, kafka, loop, None)
     assert not quiet.run_requests, quiet.skip_reason
@@ -141,7 +141,7 @@ def test_a_retraining_run_in_flight_or_in_cooldown_blocks_a_second_one_whoever_a
     assert not blocked.run_requests
     assert "retraining of fraud wanted" in blocked.skip_reason.skip_message
     assert "(performance) is STARTED" in blocked.skip_reason.skip_message
-    assert blocked.cursor is None, "the episode stays open: its run is not spent on a blocked tick"
+    assert json.loads(blocked.cursor) == {}, "the episode stays open: its run is not spent on a blocked tick"
 
     finished = dg.DagsterInstance.ephemeral()
     create_run_for_test(finished, job_name="retrain", tags=tags, status=dg.DagsterRunStatus.SUCCESS)
@@ -162,9 +162,10 @@ def test_a_retraining_run_in_flight_or_in_cooldown_blocks_a_second_one_whoever_a
     assert len(free.run_requests) == 1 and free.run_requests[0].tags["flywheel/retraining"] == "true"
 
 
-def test_records_of_other_models_on_the_topic_stay_out_of_a_models_window(kafka_service, tmp_path):
+def test_one_tick_judges_every_model_on_its_own_records_and_retrains_only_the_drifted_one(kafka_service, tmp_path):
     kafka = KafkaResource(bootstrap_servers=kafka_service.bootstrap_servers)
     topic = "predictions-shared"
+    other = dataclasses.replace(MODEL, name="other", registered_model="other-model", served_name="other")
     loop = LoopResource(
         predictions_topic=topic,
         snapshot_dir=str(tmp_path / "snapshots"),
@@ -172,8 +173,16 @@ def test_records_of_other_models_on_the_topic_stay_out_of_a_models_window(kafka_
         confirm_ticks=1,
     )
     _reference(loop, version=1)
+    _reference(loop, version=1, model=other)
     _publish(kafka_service.bootstrap_servers, topic, _traffic(WINDOW, seed=11), version=1)
-    # Another model's drifted traffic, logged after this model's quiet traffic, on the same topic.
+    # The other model's traffic drifts, and is logged after this model's quiet traffic on the same topic.
     _publish(kafka_service.bootstrap_servers, topic, _traffic(3 * WINDOW, seed=12, amount_scale=3.0), 1, "other")
-    quiet = _tick(dg.DagsterInstance.ephemeral(), kafka, loop, None)
-    assert not quiet.run_requests and quiet.skip_reason.skip_message.startswith("wait: no drift"), quiet.skip_reason
+    sensor = drift_sensor_for([MODEL, other])
+    tick = sensor(
+        dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), resources={"kafka": kafka, "loop": loop})
+    )
+    (request,) = tick.run_requests
+    assert request.tags["flywheel/model"] == "other" and set(request.asset_selection) == set(retraining_assets(other))
+    assert "fraud" not in {r.tags["flywheel/model"] for r in tick.run_requests}, "the quiet model is not retrained"
+    states = json.loads(tick.cursor)
+    assert set(states) == {"fraud", "other"} and json.loads(states["fraud"])["alarm_ticks"] == 0
