@@ -1,4 +1,5 @@
-"""The newest N JSON records of a Kafka topic, for sensors that look at recent traffic without consuming it."""
+"""The newest JSON records of a Kafka topic by group (model), for sensors that look at recent traffic without
+consuming it."""
 
 from __future__ import annotations
 
@@ -26,41 +27,6 @@ def check_reachable(bootstrap_servers: str, timeout_s: float = 2.0) -> None:
         except OSError:
             continue
     raise KafkaUnavailableError(f"no Kafka broker reachable at {bootstrap_servers}")
-
-
-def read_recent(
-    bootstrap_servers: str,
-    topic: str,
-    rows: int,
-    timeout_s: float = 10.0,
-    keep: Callable[[dict], bool] | None = None,
-    max_lookback: int = 64,
-) -> list[dict]:
-    """Up to `rows` of the newest records (spread over the partitions), decoded; malformed ones are skipped.
-
-    With `keep` (say, the records of one model on a topic that several models log to), only records it accepts
-    count: the look-back doubles, up to `max_lookback` x `rows` records, until `rows` of them are found.
-    """
-    check_reachable(bootstrap_servers)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, consumer_timeout_ms=1000)
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            return []
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        ends = consumer.end_offsets(assigned)
-        begins = consumer.beginning_offsets(assigned)
-        lookback = 1
-        while True:
-            records, reached_start = _read_tail(consumer, assigned, begins, ends, rows * lookback)
-            if keep is not None:
-                records = [r for r in records if keep(r)]
-            if keep is None or len(records) >= rows or reached_start or lookback >= max_lookback:
-                return records[-rows:] if keep is not None else records
-            lookback *= 2
-    finally:
-        consumer.close(autocommit=False)
 
 
 def read_recent_by(
