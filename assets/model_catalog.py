@@ -4,7 +4,6 @@ A bad list fails the load with one message naming the model and the field (featu
 nothing is half-registered; assets/model_stages.py then builds every per-model stage from each declaration.
 """
 
-import importlib
 from functools import cache
 
 from assets.stack_environment import STACK
@@ -16,17 +15,15 @@ from features.model_declaration import (
     check_declarations,
     feature_table,
 )
+from features.references import load_reference
 
 
 def load_declarations(reference: str) -> tuple[ModelDeclaration, ...]:
     """The declarations at `reference` ('package.module:ATTRIBUTE'), checked against the example's event schemas."""
-    module, _, attribute = reference.partition(":")
-    if not module or not attribute:
-        raise DeclarationError("-", "FLYWHEEL_MODELS", f"'{reference}' is not of the form package.module:ATTRIBUTE")
     try:
-        models = getattr(importlib.import_module(module), attribute)
-    except (ImportError, AttributeError) as error:
-        raise DeclarationError("-", "FLYWHEEL_MODELS", f"cannot load '{reference}': {error}") from error
+        models = load_reference(reference)
+    except ValueError as error:
+        raise DeclarationError("-", "FLYWHEEL_MODELS", str(error)) from error
     if not isinstance(models, list | tuple):
         raise DeclarationError("-", "FLYWHEEL_MODELS", f"'{reference}' is a {type(models).__name__}, not a list")
     return check_declarations(tuple(models), TRANSACTION_ARROW_SCHEMA.names, LABEL_ARROW_SCHEMA.names)

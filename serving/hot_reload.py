@@ -70,8 +70,6 @@ class ModelHost:
         except (OSError, ValueError) as exc:  # a config.pbtxt being replaced, or a bad pin: keep serving
             log.warning("model '%s': cannot read which version to serve (%s); keeping the current one", self.name, exc)
             return None
-        if latest is not None and latest not in model_repository.versions(self.root, self.name):
-            return None
         if latest is None or (self.current is not None and latest == self.current.version):
             return None
         if latest in self.refused:

@@ -47,9 +47,13 @@ def latest_version(root: Path, name: str) -> int | None:
 
 
 def serving_version(root: Path, name: str) -> int | None:
-    """The version a server should serve: the pinned one if config.pbtxt pins one, else the newest complete one."""
+    """The version a server should serve: the pinned one if config.pbtxt pins one (None while that version is not
+    complete), else the newest complete one."""
+    complete = versions(root, name)
     pinned = read_config(root, name).pinned_version if (root / name / CONFIG_FILE).is_file() else None
-    return pinned if pinned is not None else latest_version(root, name)
+    if pinned is None:
+        return complete[-1] if complete else None
+    return pinned if pinned in complete else None
 
 
 def pin_version(root: Path, name: str, version: int) -> ModelConfig:

@@ -209,11 +209,11 @@ class InferenceServer:
         self.models[name] = ServedModel(host, batcher, names_by_input)
         hosts.append(host)
 
-    def _published(self) -> set[str]:
-        """Models in the repository this server can serve (ONNX Runtime ones; a half-written config is skipped)."""
+    def _servable(self, names: set[str]) -> set[str]:
+        """Those of `names` this server can serve (ONNX Runtime models; a half-written config is skipped)."""
         repository = self.config.repository
         found = set()
-        for name in model_repository.model_names(repository):
+        for name in names:
             try:
                 if model_repository.read_config(repository, name).platform == PLATFORM_ONNX:
                     found.add(name)
@@ -228,8 +228,11 @@ class InferenceServer:
         in the repository, so adding a model folder adds a model and removing one removes it.
         """
         while not self._stop.is_set():
-            published = self._published()
-            wanted = (self._awaited if self.config.models else published - set(self.models)) & published
+            # One directory listing per poll; only models not yet attached have their config read (on the event
+            # loop, so the cost must not grow with the models already served).
+            published = set(model_repository.model_names(self.config.repository))
+            new = (self._awaited if self.config.models else published - set(self.models)) & published
+            wanted = self._servable(new)
             for name in sorted(wanted):
                 try:
                     await self._attach(name, hosts)

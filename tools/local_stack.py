@@ -15,7 +15,6 @@ or --stop-after, stops it all. --short is the CI size (small data, fast sensor t
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import shutil
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from features.references import load_reference
 from tools.services.cli import DEFAULT_PORTS, SERVICES, down, stack_environment, up
 from tools.services.dagster_dev import DAGSTER_YAML
 from tools.services.process import ServiceError, ServiceRecord, free_port
@@ -38,8 +38,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def declared_models() -> tuple:
     """The model declarations the stack's code location builds (FLYWHEEL_MODELS, default the worked example's)."""
-    module, _, attribute = os.environ.get("FLYWHEEL_MODELS", "domain.models:MODELS").partition(":")
-    return tuple(getattr(importlib.import_module(module), attribute))
+    return tuple(load_reference(os.environ.get("FLYWHEEL_MODELS", "domain.models:MODELS")))
 
 
 MODELS = declared_models()

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from features.model_declaration import GATE_METRICS
 from training.metrics import binary_metrics, expected_calibration_error, pr_auc, recall_at_fpr, roc_auc
 
 
@@ -35,6 +36,7 @@ def test_binary_metrics_has_every_metric():
     metrics = binary_metrics([0, 1, 0, 1], [0.2, 0.7, 0.4, 0.6], max_fpr=0.5)
     assert set(metrics) == {"pr_auc", "roc_auc", "recall_at_fpr", "ece", "positive_rate", "mean_score"}
     assert metrics["positive_rate"] == 0.5
+    assert set(GATE_METRICS) <= set(metrics), "every metric a declaration may gate on is computed"
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 from pathlib import Path
 
+from features.references import load_reference
 from features.spec import FeatureSpec
 
 SPEC_FILE_NAME = "feature_spec.json"
@@ -49,8 +49,7 @@ def read_spec(path: str | Path) -> FeatureSpec:
 def resolve_spec(reference: str) -> FeatureSpec:
     """A spec from a JSON file path or from 'package.module:ATTRIBUTE' (e.g. a domain FeatureSpec instance)."""
     if ":" in reference and not Path(reference).exists():
-        module, _, attribute = reference.partition(":")
-        spec = getattr(importlib.import_module(module), attribute)
+        spec = load_reference(reference)
         if not isinstance(spec, FeatureSpec):
             raise TypeError(f"{reference} is a {type(spec).__name__}, not a FeatureSpec")
         return spec

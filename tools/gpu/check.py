@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from features.model_contract import example_inputs
+from features.references import load_reference
 from serving.model_config import contract_config
 from serving.onnx_export import check_parity, export_onnx, session
 from serving.tensorrt_engine import tensorrt_unavailable_reason
@@ -67,6 +68,7 @@ def environment() -> dict[str, str]:
         "torch": torch.__version__,
         "lightning": lightning.__version__,
         "cpu threads (torch)": str(torch.get_num_threads()),
+        "load average at the start": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
         "cuda": str(torch.version.cuda) if torch.cuda.is_available() else "not available",
     }
     if torch.cuda.is_available():
@@ -270,10 +272,10 @@ def tensorrt_rows() -> list[Row]:
 
 def spec_of(reference: str):
     """The FeatureSpec at `reference`, or the spec of the first model declaration in the list there."""
-    module, _, attribute = reference.partition(":")
-    target = getattr(importlib.import_module(module), attribute) if module and attribute else None
-    if isinstance(target, list | tuple) and target:
-        return target[0].spec
+    if ":" in reference and not Path(reference).exists():
+        target = load_reference(reference)
+        if isinstance(target, list | tuple) and target:
+            return target[0].spec
     return resolve_spec(reference)
 
 
