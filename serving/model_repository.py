@@ -41,11 +41,6 @@ def versions(root: Path, name: str) -> list[int]:
     return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-def latest_version(root: Path, name: str) -> int | None:
-    found = versions(root, name)
-    return found[-1] if found else None
-
-
 def serving_version(root: Path, name: str) -> int | None:
     """The version a server should serve: the pinned one if config.pbtxt pins one (None while that version is not
     complete), else the newest complete one."""

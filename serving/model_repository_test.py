@@ -32,7 +32,7 @@ def test_versions_are_immutable_and_listed_in_order(tmp_path):
         model_repository.write_version(root, CONFIG, version, engine(tmp_path, version))
     (root / "scorer" / ".staging-11-abc").mkdir()  # an interrupted write is not a version
     assert model_repository.versions(root, "scorer") == [1, 2, 10]
-    assert model_repository.latest_version(root, "scorer") == 10
+    assert model_repository.serving_version(root, "scorer") == 10, "unpinned: the newest complete version"
     with pytest.raises(model_repository.RepositoryError, match="immutable"):
         model_repository.write_version(root, CONFIG, 2, engine(tmp_path, 3))
 
