@@ -255,10 +255,12 @@ def join_feedback(
     labels = (
         pd.read_parquet(labels_file)
         if labels_file.exists()
-        else pd.DataFrame(columns=[model.spec.entity_id, "label_time"])
+        else pd.DataFrame(columns=[model.spec.entity_id, "label_time", model.spec.label])
     )
     now = pd.Timestamp(datetime.now(UTC))
-    joined = join_labels(predictions, labels, now, pd.Timedelta(model.label_maturity))
+    joined = join_labels(
+        predictions, labels, now, pd.Timedelta(model.label_maturity), model.spec.entity_id, label_column=model.spec.label
+    )
     quality = quality_by_version(joined.frame)
     out = lake.path("feedback", model.name, "labeled_predictions.parquet")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from dataplane.lake_stages import (
 )
 from dataplane.spark_session import SparkSettings, local_spark
 from domain.schema import LABEL_ARROW_SCHEMA, TRANSACTION_ARROW_SCHEMA, transaction_schema
-from features.model_declaration import ModelDeclaration
+from features.model_declaration import ModelDeclaration, too_little_data
 from features.online_engine import OnlineFeatureEngine
 from features.online_store import SqliteStateStore, build_and_publish
 from features.point_in_time import TrainingWindow, compute_features
@@ -307,6 +307,11 @@ def training_set_asset(model: ModelDeclaration) -> dg.AssetsDefinition:
         session = spark.session()
         features = session.read.parquet(str(lake.path("features", "transactions")))
         labels = session.read.parquet(str(lake.path("labels", "chargebacks")))
+        segment = model.segment
+        if segment is not None:  # a partitioned model learns from its slice of the parent's events only
+            events = session.read.parquet(str(lake.path("validated", "transactions")))
+            mine = events.where(F.col(segment.column).isin(list(segment.values))).select(model.spec.entity_id)
+            features = features.join(mine, model.spec.entity_id, "left_semi")
         cutoff = (
             datetime.fromisoformat(config.cutoff)
             if config.cutoff
@@ -317,9 +322,18 @@ def training_set_asset(model: ModelDeclaration) -> dg.AssetsDefinition:
         build_training_set(features, labels, model.spec, window).write.mode("overwrite").parquet(str(out))
         written = session.read.parquet(str(out))
         counts = written.agg(F.count("*").alias("rows"), F.sum(model.spec.label).alias("positives")).collect()[0]
+        if segment is not None:
+            short = too_little_data(segment, counts["rows"], int(counts["positives"] or 0))
+            if short:
+                raise dg.Failure(
+                    description=f"segment {model.name} ({segment.column} in {list(segment.values)}): {short}; "
+                    f"the parent '{segment.parent}' keeps serving it",
+                    metadata={"rows": counts["rows"], "positives": int(counts["positives"] or 0)},
+                )
         return dg.MaterializeResult(
             metadata={
                 "model": model.name,
+                "segment": f"{segment.column} in {list(segment.values)}" if segment else "all traffic",
                 "rows": counts["rows"],
                 "positives": int(counts["positives"] or 0),
                 "cutoff": str(cutoff),

@@ -7,6 +7,11 @@ device and country, high amounts) and compromised merchants; chargebacks arrive
 days later. Scenario knobs add covariate drift, concept drift (a fraud pattern
 older models never saw) and data-quality breaks. Each day is generated from its
 own seed, so any day can be generated alone and memory stays bounded.
+
+A second kind of late label feeds the example's second task: merchant disputes (a legitimate payment the customer
+contests, e.g. goods not received), driven by the merchant's hidden dispute propensity, the category, the channel
+and the amount. A chargeback row says which: is_fraud=1 or is_dispute=1, never both. Disputes come from their own
+random streams, so adding them left every transaction and fraud label of a seed unchanged.
 """
 
 from __future__ import annotations
@@ -96,6 +101,10 @@ class GeneratorConfig:
     """Delays are divided by this (e.g. 24*60 turns days into minutes for demos)."""
     duplicate_label_rate: float = 0.02
     """Share of chargebacks delivered twice (the consumer must de-duplicate)."""
+    dispute_rate: float = 0.01
+    """Mean share of legitimate payments later disputed by the customer (before merchant, category and amount)."""
+    dispute_delay_factor: float = 1.5
+    """Disputes arrive this many times later than fraud chargebacks on average."""
     scenario: Scenario = field(default_factory=Scenario)
     """Drift and data-quality knobs."""
 
@@ -160,6 +169,9 @@ class Population:
         self.group_offset = np.concatenate([[0], np.cumsum(self.group_count)[:-1]])
         self.compromised = rng.random(config.n_merchants) < config.compromised_merchant_share
         self.n_home = n_home
+        # A separate stream: the world above is the same whether disputes exist or not.
+        dispute_rng = np.random.default_rng([config.seed, 3])
+        self.merchant_dispute = dispute_rng.lognormal(-0.5, 1.0, config.n_merchants)
 
     def pick_merchants(self, rng: np.random.Generator, category: np.ndarray, country: np.ndarray) -> np.ndarray:
         """A uniformly chosen merchant of each (category, home-country index) pair."""
@@ -244,6 +256,10 @@ def generate_day(config: GeneratorConfig, population: Population, day_index: int
     if scenario.quality_break is not None:
         transactions = apply_quality_break(transactions, scenario.quality_break, scenario.quality_break_share, rng)
     labels = _chargebacks(rng, config, transactions, is_fraud)
+    disputes = _disputes(config, population, day_index, transactions, merchant, category, channel, is_fraud)
+    if disputes.num_rows:
+        labels = pa.concat_tables([labels, disputes])
+        labels = labels.take(pa.compute.sort_indices(labels, [("label_time", "ascending")]))
     return GeneratedDay(day=day, transactions=transactions, labels=labels, is_fraud=is_fraud, pattern=pattern)
 
 
@@ -344,6 +360,42 @@ def _chargebacks(rng, config: GeneratorConfig, transactions: pa.Table, is_fraud:
             "transaction_id": pa.compute.take(transactions.column("transaction_id"), pa.array(rows[order])),
             "label_time": pa.array(label_time[order], type=pa.timestamp("us", tz="UTC")),
             "is_fraud": pa.array(np.ones(len(rows), dtype=np.int8), type=pa.int8()),
+            "is_dispute": pa.array(np.zeros(len(rows), dtype=np.int8), type=pa.int8()),
+        },
+        schema=LABEL_ARROW_SCHEMA,
+    )
+
+
+_DISPUTE_WEIGHTS = {"travel": 3.0, "electronics": 2.5, "fashion": 2.0, "digital_goods": 1.5}
+_DISPUTE_CATEGORY = np.array([_DISPUTE_WEIGHTS.get(name, 0.5) for name in _CATEGORY_NAMES])
+"""Relative dispute propensity by category: goods not received and services not rendered cluster here."""
+
+
+def _disputes(config, population, day_index, transactions, merchant, category, channel, is_fraud) -> pa.Table:
+    """Customer disputes of legitimate payments (own random stream per day), arriving later than fraud chargebacks."""
+    rng = np.random.default_rng([config.seed, 2, day_index])
+    amount = transactions.column("amount").to_numpy()
+    merchants = len(population.merchant_dispute)
+    # Merchants that did not exist when the world was made (covariate drift) are new and dispute-prone.
+    propensity = np.where(merchant < merchants, population.merchant_dispute[np.minimum(merchant, merchants - 1)], 3.0)
+    probability = (
+        config.dispute_rate
+        * _DISPUTE_CATEGORY[category]
+        * np.where(channel == 2, 1.8, 0.6)
+        * propensity
+        * np.clip(amount / 60.0, 0.2, 5.0) ** 0.5
+    )
+    rows = np.flatnonzero(~is_fraud & (rng.random(len(amount)) < np.minimum(probability, 0.5)))
+    delay_days = rng.gamma(2.0, config.label_delay_days * config.dispute_delay_factor / 2.0, len(rows))
+    delay_days /= config.label_delay_compression
+    event = transactions.column("event_time").combine_chunks().cast(pa.int64()).to_numpy()[rows]
+    label_time = event + (np.maximum(delay_days, 1e-6) * 86_400e6).astype(np.int64)
+    return pa.table(
+        {
+            "transaction_id": pa.compute.take(transactions.column("transaction_id"), pa.array(rows)),
+            "label_time": pa.array(label_time, type=pa.timestamp("us", tz="UTC")),
+            "is_fraud": pa.array(np.zeros(len(rows), dtype=np.int8), type=pa.int8()),
+            "is_dispute": pa.array(np.ones(len(rows), dtype=np.int8), type=pa.int8()),
         },
         schema=LABEL_ARROW_SCHEMA,
     )

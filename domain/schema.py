@@ -1,8 +1,8 @@
 """The fraud example's event schemas: Arrow types for storage and a pandera schema for validation.
 
-A transaction is one card payment; a label is one chargeback (is_fraud=1) that
-arrives days after the payment. Validation rules are data: the pandera schema is
-the single place that says which values are acceptable.
+A transaction is one card payment; a label is one chargeback that arrives days after the payment: a fraud
+(is_fraud=1) or a customer's dispute of a legitimate payment (is_dispute=1). Validation rules are data: the
+pandera schema is the single place that says which values are acceptable.
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ LABEL_ARROW_SCHEMA = pa.schema(
         pa.field("transaction_id", pa.string()),
         pa.field("label_time", pa.timestamp("us", tz="UTC")),
         pa.field("is_fraud", pa.int8()),
+        pa.field("is_dispute", pa.int8()),
     ]
 )
-"""Columns of a chargeback label: which transaction, when the label arrived, and its value."""
+"""Columns of a chargeback label: which transaction, when the label arrived, and what it says (fraud or dispute)."""
 
 TRANSACTION_KEY = "card_id"
 """Kafka message key of transactions: one card's events stay in order within a partition."""

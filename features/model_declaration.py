@@ -80,6 +80,31 @@ class RetrainBudget:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """A slice of another model's traffic that has a model of its own (Uber Michelangelo's partitioned models).
+
+    The segment's model trains on the parent's events whose `column` holds one of `values`; the server sends those
+    requests for the parent to it while it has a version loaded, and to the parent otherwise (no champion yet, or
+    a training set too small to train one).
+    """
+
+    parent: str
+    """Name of the declared model whose requests this segment takes (the fallback); it must not be a segment."""
+    column: str
+    """Event column that decides the segment (present in the raw event the server scores)."""
+    values: tuple[str, ...]
+    """Values of `column` that belong to this segment; segments of one parent must not share a value."""
+    min_rows: int = 500
+    """A training set with fewer rows is refused: the parent keeps serving the segment."""
+    min_positives: int = 20
+    """A training set with fewer positive labels is refused likewise."""
+
+    def route(self, parent_served_name: str) -> dict:
+        """What the server needs to route: the parent's serving name, the column and the values."""
+        return {"parent": parent_served_name, "column": self.column, "values": list(self.values)}
+
+
+@dataclass(frozen=True)
 class ModelDeclaration:
     """One model, declared once; every stage of the machinery reads it instead of naming columns or models."""
 
@@ -102,6 +127,8 @@ class ModelDeclaration:
     gate: GateDeclaration = field(default_factory=GateDeclaration)
     drift: DriftDeclaration = field(default_factory=DriftDeclaration)
     budget: RetrainBudget = field(default_factory=RetrainBudget)
+    segment: Segment | None = None
+    """Set for a partitioned model: the slice of the parent's traffic it serves."""
 
     def __post_init__(self) -> None:
         if not self.registered_model:
@@ -119,6 +146,8 @@ class ModelDeclaration:
                     columns.setdefault(value, f"numeric_features '{feature.name}'.{role}")
         for feature in self.categorical_features:
             columns.setdefault(feature.column, f"categorical_features '{feature.name}'.column")
+        if self.segment is not None:
+            columns.setdefault(self.segment.column, "segment.column")
         return columns
 
 
@@ -182,6 +211,70 @@ def check_declaration(model: ModelDeclaration, event_columns: Collection[str], l
         raise DeclarationError(name, "drift", "window_rows must be >= 50 and false_alarm_rate in (0, 0.5)")
     if model.budget.daily_runs < 0 or model.budget.cooldown_minutes < 0:
         raise DeclarationError(name, "budget", "daily_runs and cooldown_minutes must not be negative")
+    segment = model.segment
+    if segment is not None:
+        if not segment.values or not all(isinstance(v, str) and v for v in segment.values):
+            raise DeclarationError(name, "segment.values", "must be a non-empty tuple of non-empty strings")
+        if segment.min_rows < 1 or segment.min_positives < 1:
+            raise DeclarationError(name, "segment", "min_rows and min_positives must be at least 1")
+
+
+def _check_segments(models: Sequence[ModelDeclaration]) -> None:
+    """Each segment's parent is a declared, unsegmented model with the same label; a segment can have data (its
+    values are in the vocabulary of a categorical feature reading its column); siblings do not overlap."""
+    by_name = {m.name: m for m in models}
+    vocabularies = {
+        feature.column: (feature.vocabulary, f"{m.name}.{feature.name}")
+        for m in models
+        for feature in m.categorical_features
+    }
+    claimed: dict[tuple[str, str, str], str] = {}
+    for model in models:
+        segment = model.segment
+        if segment is None:
+            continue
+        parent = by_name.get(segment.parent)
+        if parent is None or parent is model:
+            known = sorted(n for n in by_name if n != model.name)
+            raise DeclarationError(
+                model.name, "segment.parent", f"'{segment.parent}' is not another declared model {known}"
+            )
+        if parent.segment is not None:
+            raise DeclarationError(
+                model.name, "segment.parent", f"'{parent.name}' is itself a segment; a parent must be a whole model"
+            )
+        if parent.spec.label != model.spec.label:
+            raise DeclarationError(
+                model.name,
+                "spec.label",
+                f"'{model.spec.label}' differs from its parent '{parent.name}''s '{parent.spec.label}': a segment "
+                "predicts the parent's target on a slice of its traffic",
+            )
+        if segment.column in vocabularies:
+            vocabulary, where = vocabularies[segment.column]
+            never = sorted(set(segment.values) - set(vocabulary))
+            if never:
+                raise DeclarationError(
+                    model.name,
+                    "segment.values",
+                    f"{never} never occur in column '{segment.column}' (vocabulary of {where}: {list(vocabulary)}): "
+                    "the segment would have no data",
+                )
+        for value in segment.values:
+            other = claimed.setdefault((segment.parent, segment.column, value), model.name)
+            if other != model.name:
+                raise DeclarationError(
+                    model.name,
+                    "segment.values",
+                    f"'{value}' of '{segment.column}' is also claimed by segment '{other}' of '{segment.parent}'",
+                )
+        columns = {m.segment.column for m in models if m.segment is not None and m.segment.parent == segment.parent}
+        if len(columns) > 1:
+            raise DeclarationError(
+                model.name,
+                "segment.column",
+                f"segments of '{segment.parent}' split on different columns {sorted(columns)}",
+            )
 
 
 def check_declarations(
@@ -202,7 +295,25 @@ def check_declarations(
                 raise DeclarationError(
                     claimants[-1], field_name, f"'{value}' is claimed by {count} models: {claimants}"
                 )
+    _check_segments(models)
     return tuple(models)
+
+
+def too_little_data(segment: Segment, rows: int, positives: int) -> str | None:
+    """Why a segment's training set is too small to train on (None when it is big enough)."""
+    if rows < segment.min_rows:
+        return f"{rows} rows, fewer than min_rows={segment.min_rows}"
+    if positives < segment.min_positives:
+        return f"{positives} positive labels, fewer than min_positives={segment.min_positives}"
+    return None
+
+
+def segment_route(model: ModelDeclaration, models: Sequence[ModelDeclaration]) -> dict | None:
+    """The server's routing rule for a segment model (None for a whole model), with its parent's serving name."""
+    if model.segment is None:
+        return None
+    parent = next(m for m in models if m.name == model.segment.parent)
+    return model.segment.route(parent.served_name)
 
 
 @dataclass(frozen=True)

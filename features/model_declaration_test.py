@@ -11,8 +11,11 @@ from features.model_declaration import (
     DriftDeclaration,
     GateDeclaration,
     ModelDeclaration,
+    Segment,
     check_declarations,
     feature_table,
+    segment_route,
+    too_little_data,
 )
 from features.spec import FeatureSpec
 
@@ -100,3 +103,53 @@ def test_models_share_one_feature_table_and_one_name_means_one_definition():
         DeclarationError, match="model 'light', field 'numeric_features': 'amount' is defined differently"
     ):
         feature_table([GOOD, clash])
+
+
+def _segment(name: str, values: tuple[str, ...], **changes) -> ModelDeclaration:
+    segment = Segment(parent="scorer", column="kind", values=values)
+    return dataclasses.replace(GOOD, name=name, registered_model="", served_name="", segment=segment, **changes)
+
+
+def test_segments_of_one_parent_pass_and_get_a_route_to_their_parent():
+    models = check_declarations([GOOD, _segment("scorer_a", ("a",)), _segment("scorer_b", ("b",))], EVENTS, LABELS)
+    assert segment_route(models[1], models) == {"parent": "scorer", "column": "kind", "values": ["a"]}
+    assert segment_route(models[0], models) is None
+
+
+@pytest.mark.parametrize(
+    ("models", "field", "words"),
+    [
+        (lambda: [GOOD, _segment("scorer_a", ("zzz",))], "segment.values", "no data"),
+        (lambda: [GOOD, _segment("scorer_a", ("a",)), _segment("scorer_b", ("a", "b"))], "segment.values", "also"),
+        (
+            lambda: [dataclasses.replace(_segment("scorer_a", ("a",)), segment=Segment("nobody", "kind", ("a",)))],
+            "segment.parent",
+            "not another declared model",
+        ),
+        (
+            lambda: [GOOD, _segment("scorer_a", ("a",), spec=dataclasses.replace(SPEC, label="other_label"))],
+            "spec.label",
+            "differs from its parent",
+        ),
+        (
+            lambda: [
+                GOOD,
+                dataclasses.replace(_segment("scorer_a", ("a",)), segment=Segment("scorer", "colour", ("a",))),
+            ],
+            "segment.column",
+            "events do not have",
+        ),
+        (lambda: [GOOD, _segment("scorer_a", ())], "segment.values", "non-empty"),
+    ],
+)
+def test_bad_segments_are_refused_naming_the_model_and_field(models, field, words):
+    with pytest.raises(DeclarationError, match=words) as error:
+        check_declarations(models(), EVENTS, LABELS)
+    assert error.value.field_name == field
+
+
+def test_a_segment_too_small_to_train_says_why():
+    segment = Segment(parent="scorer", column="kind", values=("a",), min_rows=100, min_positives=5)
+    assert "fewer than min_rows=100" in too_little_data(segment, 99, 50)
+    assert "4 positive labels" in too_little_data(segment, 100, 4)
+    assert too_little_data(segment, 100, 5) is None

@@ -44,6 +44,31 @@ class FeatureSpec:
     def features(self) -> tuple[str, ...]:
         return (*self.numeric, *self.categorical)
 
+    def to_dict(self) -> dict:
+        """The spec as JSON-ready data (what a model repository keeps beside a served model)."""
+        return {
+            **asdict(self),
+            "numeric": list(self.numeric),
+            "categorical": {k: list(v) for k, v in self.categorical.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureSpec:
+        """The spec `to_dict` wrote; raises ValueError naming what is missing."""
+        try:
+            return cls(
+                entity_id=data["entity_id"],
+                timestamp=data["timestamp"],
+                label=data["label"],
+                numeric=tuple(data["numeric"]),
+                categorical={k: tuple(v) for k, v in data.get("categorical", {}).items()},
+                version=str(data.get("version", "1")),
+            )
+        except (KeyError, TypeError) as error:
+            raise ValueError(
+                f"not a FeatureSpec: {error!r} in {sorted(data) if isinstance(data, dict) else data}"
+            ) from None
+
     def definition_hash(self) -> str:
         """A short hash of the whole definition, tagged on every model version trained with it."""
         payload = json.dumps(asdict(self), sort_keys=True, default=list).encode()

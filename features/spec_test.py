@@ -1,5 +1,7 @@
 """FeatureSpec rejects contradictory definitions and hashes what it defines."""
 
+import json
+
 import pytest
 
 from features.spec import FeatureSpec
@@ -44,3 +46,10 @@ def test_encode_categorical_reserves_zero_for_unknown_values():
     from features.spec import encode_categorical
 
     assert encode_categorical(("x", "y"), ["y", "x", "new", None]) == [2, 1, 0, 0]
+
+
+def test_a_spec_survives_its_dict_form_and_a_broken_one_is_named():
+    spec = FeatureSpec("id", "t", "y", numeric=("a", "b"), categorical={"c": ("x", "y")})
+    assert FeatureSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    with pytest.raises(ValueError, match="numeric"):
+        FeatureSpec.from_dict({"entity_id": "id", "timestamp": "t", "label": "y"})

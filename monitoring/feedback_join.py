@@ -47,8 +47,13 @@ def join_labels(
     id_column: str = "transaction_id",
     label_time_column: str = "label_time",
     prediction_time_column: str = "time",
+    label_column: str | None = None,
 ) -> FeedbackJoin:
-    """Label status of every prediction (first prediction per id wins) as of `now`."""
+    """Label status of every prediction (first prediction per id wins) as of `now`.
+
+    With `label_column`, only labels whose value there is 1 count as positives (a labels table can carry several
+    kinds, one column each); without it every label row is a positive.
+    """
     for column in (id_column, prediction_time_column, "score"):
         if column not in predictions.columns:
             raise ValueError(f"predictions lack column '{column}'; have {sorted(predictions.columns)}")
@@ -56,6 +61,10 @@ def join_labels(
         if column not in labels.columns:
             raise ValueError(f"labels lack column '{column}'; have {sorted(labels.columns)}")
     first = predictions.dropna(subset=[id_column]).drop_duplicates(subset=[id_column], keep="first")
+    if label_column is not None:
+        if label_column not in labels.columns:
+            raise ValueError(f"labels lack column '{label_column}'; have {sorted(labels.columns)}")
+        labels = labels[labels[label_column].fillna(0).astype(int) == 1]
     arrived = labels[pd.to_datetime(labels[label_time_column], utc=True) <= now]
     arrived = arrived.drop_duplicates(subset=[id_column], keep="first")[[id_column, label_time_column]]
     frame = first.merge(arrived, on=id_column, how="left")

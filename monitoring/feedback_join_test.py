@@ -74,3 +74,13 @@ def test_quality_by_version_on_a_perfect_and_a_single_class_version():
     assert quality.loc[1, "precision_at_k"] == pytest.approx(1.0)
     assert np.isnan(quality.loc[2, "pr_auc"]), "one class only: undefined, not a fake number"
     assert quality.loc[2, "labeled"] == 10
+
+
+def test_a_label_column_keeps_only_that_kind_of_label():
+    labels = _labels().assign(other=[0, 0, 0, 1])
+    labels.loc[0, "is_positive"] = 0  # 'a' was labelled, but as the other kind: for this task it is a negative
+    joined = join_labels(_predictions(), labels, NOW, pd.Timedelta(days=7), label_column="is_positive")
+    status = dict(zip(joined.frame["transaction_id"], joined.frame["status"], strict=True))
+    assert status["a"] == "matured_negative" and status["d"] == "positive"
+    with pytest.raises(ValueError, match="'is_dispute'"):
+        join_labels(_predictions(), labels, NOW, pd.Timedelta(days=7), label_column="is_dispute")

@@ -114,6 +114,13 @@ class ServingMetrics:
             buckets=SCORE_BUCKETS,
             registry=registry,
         )
+        self.segment_routes = Counter(
+            "flywheel_segment_requests",
+            "Transaction requests for a partitioned model by the model that served them (a segment, or the parent "
+            "as fallback).",
+            ["model", "served_by"],
+            registry=registry,
+        )
         self.log_records = Counter(
             "flywheel_prediction_log_records",
             "Prediction log records by outcome: sent, dropped_queue_full, dropped_kafka_error.",

@@ -20,6 +20,9 @@ from serving.model_config import ModelConfig
 
 CONFIG_FILE = "config.pbtxt"
 PROVENANCE_FILE = "engine.json"
+SERVING_FILE = "serving.json"
+"""Beside config.pbtxt: what our server needs beyond Triton's config (the model's FeatureSpec for the transaction
+endpoint, and for a partitioned model the segment it takes from its parent). Triton ignores the file."""
 
 
 class RepositoryError(RuntimeError):
@@ -114,6 +117,28 @@ def _keeping_pin(config: ModelConfig, root: Path) -> ModelConfig:
     return dataclasses.replace(config, pinned_version=read_config(root, config.name).pinned_version)
 
 
+def write_serving_metadata(root: Path, name: str, metadata: dict) -> Path:
+    """Writes the model's serving.json (atomically: a polling server reads the old file or the new one)."""
+    path = root / name / SERVING_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(path, json.dumps(metadata, indent=2, sort_keys=True))
+    return path
+
+
+def read_serving_metadata(root: Path, name: str) -> dict:
+    """The model's serving.json ({} when it has none); a broken file raises RepositoryError naming it."""
+    path = root / name / SERVING_FILE
+    if not path.is_file():
+        return {}
+    try:
+        metadata = json.loads(path.read_text())
+    except ValueError as error:
+        raise RepositoryError(f"{path} is not JSON: {error}") from None
+    if not isinstance(metadata, dict):
+        raise RepositoryError(f"{path} holds a {type(metadata).__name__}, not an object")
+    return metadata
+
+
 def publish_version(source_root: Path, target_root: Path, name: str, version: int) -> Path:
     """Copies one version (and its model's config) from a build repository into a served one, atomically.
 
@@ -134,6 +159,9 @@ def publish_version(source_root: Path, target_root: Path, name: str, version: in
     staging = target.parent / f".staging-{version}-{uuid.uuid4().hex[:8]}"
     shutil.copytree(source, staging)
     # A served model keeps its pin: publishing a version does not switch traffic, pin_version does.
+    metadata = read_serving_metadata(source_root, name)
+    if metadata:
+        write_serving_metadata(target_root, name, metadata)
     _write_atomically(target.parent / CONFIG_FILE, _keeping_pin(read_config(source_root, name), target_root).to_pbtxt())
     os.rename(staging, target)
     return target

@@ -74,3 +74,16 @@ def test_pin_names_the_served_version_and_survives_a_publish(tmp_path):
     with pytest.raises(model_repository.RepositoryError, match=r"cannot pin version 7 .* holds versions \[1, 2, 3\]"):
         model_repository.pin_version(served, "scorer", 7)
     assert model_repository.serving_version(served, "scorer") == 1
+
+
+def test_serving_metadata_travels_with_a_publish_and_a_broken_file_is_named(tmp_path):
+    build, served = tmp_path / "build", tmp_path / "served"
+    model_repository.write_version(build, CONFIG, 1, engine(tmp_path, 1))
+    assert model_repository.read_serving_metadata(build, "scorer") == {}
+    metadata = {"feature_spec": reference_spec().to_dict(), "segment": {"parent": "p", "column": "c", "values": ["x"]}}
+    model_repository.write_serving_metadata(build, "scorer", metadata)
+    model_repository.publish_version(build, served, "scorer", 1)
+    assert model_repository.read_serving_metadata(served, "scorer") == metadata
+    (served / "scorer" / model_repository.SERVING_FILE).write_text("{not json")
+    with pytest.raises(model_repository.RepositoryError, match="serving.json is not JSON"):
+        model_repository.read_serving_metadata(served, "scorer")

@@ -21,11 +21,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from features.spec import FeatureSpec
 from serving import model_repository
 from serving.dynamic_batcher import BatcherConfig, DynamicBatcher, QueueFullError, QueueTimeoutError
 from serving.hot_reload import ModelHost, ReloadEvent, watch
@@ -98,15 +100,14 @@ class ServerConfig:
     prediction_log_max_pending: int = 10_000
     """Requests waiting for the prediction log before records are dropped (and counted)."""
     feature_spec: str | None = None
-    """'module:attribute' of the FeatureSpec; names logged features and enables the /score endpoint."""
+    """'module:attribute' of the FeatureSpec of models whose repository folder has no serving.json (which names each
+    model's own spec); it names logged features and encodes /models/{name}/score requests."""
     feature_function: str | None = None
     """'module:attribute' of the online feature function used by POST /models/{name}/score."""
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
-        if self.feature_function and not self.feature_spec:
-            raise ValueError("--feature-function needs --feature-spec to encode the features it returns")
 
     def batcher_config(self, config) -> BatcherConfig:
         """Batching settings: these flags where given, else the model's config.pbtxt."""
@@ -129,6 +130,17 @@ class ServedModel:
     host: ModelHost
     batcher: DynamicBatcher
     feature_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    spec: FeatureSpec | None = None
+    """The model's FeatureSpec (its serving.json, else the server's --feature-spec)."""
+    segment: dict | None = None
+    """For a partitioned model: {"parent", "column", "values"}, the slice of the parent's requests it takes."""
+
+    def takes(self, transaction: Mapping) -> bool:
+        """Whether this segment model takes `transaction` (it has a version loaded and the value is its own)."""
+        segment = self.segment
+        return (
+            bool(segment) and self.host.current is not None and transaction.get(segment["column"]) in segment["values"]
+        )
 
 
 class InferenceServer:
@@ -147,6 +159,8 @@ class InferenceServer:
         self._tasks: list[asyncio.Task] = []
         self._awaited: set[str] = set()
         """Models named on the command line that the repository does not hold yet."""
+        self._segments: dict[str, list[ServedModel]] = {}
+        """Served segment models by the serving name of their parent."""
 
     # lifecycle
     def _on_reload(self, event: ReloadEvent, previous: list) -> None:
@@ -205,9 +219,20 @@ class InferenceServer:
         config = model_repository.read_config(repository, name)
         batcher = DynamicBatcher(host.run, self.config.batcher_config(config), self.metrics.batch_observer(name))
         batcher.start()
-        names_by_input = input_feature_names(self.spec, config) if self.spec else {}
-        self.models[name] = ServedModel(host, batcher, names_by_input)
+        metadata = model_repository.read_serving_metadata(repository, name)
+        spec = FeatureSpec.from_dict(metadata["feature_spec"]) if "feature_spec" in metadata else self.spec
+        names_by_input = input_feature_names(spec, config) if spec else {}
+        self.models[name] = ServedModel(host, batcher, names_by_input, spec, metadata.get("segment"))
         hosts.append(host)
+        self._index_segments()
+
+    def _index_segments(self) -> None:
+        segments: dict[str, list[ServedModel]] = {}
+        for name in sorted(self.models):
+            served = self.models[name]
+            if served.segment:
+                segments.setdefault(served.segment["parent"], []).append(served)
+        self._segments = segments
 
     def _servable(self, names: set[str]) -> set[str]:
         """Those of `names` this server can serve (ONNX Runtime models; a half-written config is skipped)."""
@@ -249,6 +274,7 @@ class InferenceServer:
     async def _detach(self, name: str, hosts: list[ModelHost]) -> None:
         """Stops serving a model whose folder left the repository (requests for it get 404 from now on)."""
         served = self.models.pop(name)
+        self._index_segments()
         if served.host in hosts:
             hosts.remove(served.host)
         await served.batcher.stop()
@@ -370,36 +396,52 @@ class InferenceServer:
             self.prediction_log.record(PredictionBatch(request_id, transaction_ids, name, version, features, first))
         return HttpResponse(200, body)
 
+    def _route_transaction(self, name: str, transaction: Mapping) -> ServedModel:
+        """The model that scores a transaction sent to `name`: the segment model whose slice it falls in (while that
+        one has a version loaded), else `name` itself (404 naming the served models when it is not served)."""
+        segments = self._segments.get(name, ())
+        served = next((s for s in segments if s.takes(transaction)), None)
+        if served is None:
+            served = self._model(name)
+        if segments:
+            self.metrics.segment_routes.labels(name, served.host.name).inc()
+        return served
+
     async def _score_transaction(self, request: HttpRequest, name: str) -> HttpResponse:
-        served = self._model(name)
+        if self.feature_function is None:
+            raise RequestError(404, "transaction scoring is off: start the server with --feature-function")
+        transaction = parse_json_object(request.body, "transaction")
+        served = self._route_transaction(name, transaction)
+        scored_by = served.host.name
         current = self._loaded(served)
-        if self.feature_function is None or self.spec is None:
+        spec = served.spec
+        if spec is None:
             raise RequestError(
-                404, "transaction scoring is off: start the server with --feature-spec and --feature-function"
+                404, f"model '{scored_by}' has no FeatureSpec: publish its serving.json or start with --feature-spec"
             )
         try:
-            transaction = parse_json_object(request.body, "transaction")
             features = await compute_features(self.feature_function, transaction)
-            inputs = encode_features(self.spec, current.config, features)
+            inputs = encode_features(spec, current.config, features)
             outputs, version = await self._run(served, inputs, 1)
         except RequestError as exc:
-            self._count(request, name, current.version, "score", exc.status)
+            self._count(request, scored_by, current.version, "score", exc.status)
             return HttpResponse(exc.status, encode_error(exc.message))
         except _Overloaded as exc:
-            self._count(request, name, current.version, "score", 503)
+            self._count(request, scored_by, current.version, "score", 503)
             return self._overloaded(str(exc))
         score = outputs[current.config.outputs[0].name]
         request_id = self._id_prefix + str(next(self._ids))
-        transaction_id = transaction.get(self.spec.entity_id)
-        self._count(request, name, version, "score", 200)
-        self.metrics.observe_scores(name, score)
+        transaction_id = transaction.get(spec.entity_id)
+        self._count(request, scored_by, version, "score", 200)
+        self.metrics.observe_scores(scored_by, score)
         if self.prediction_log is not None:
-            logged = {n: np.asarray([features[n]]) for n in self.spec.features}
+            logged = {n: np.asarray([features[n]]) for n in spec.features}
             ids = [transaction_id] if transaction_id is not None else None
-            self.prediction_log.record(PredictionBatch(request_id, ids, name, version, logged, score))
+            self.prediction_log.record(PredictionBatch(request_id, ids, scored_by, version, logged, score))
         result = {
-            "model_name": name,
+            "model_name": scored_by,
             "model_version": str(version),
+            "requested_model": name,
             "id": request_id,
             "transaction_id": transaction_id,
             "score": float(score.reshape(-1)[0]),
