@@ -40,7 +40,7 @@ from monitoring.pipeline_metrics import write_drift_snapshot, write_quality_snap
 from monitoring.quality_plot import plot_quality_timeline, quality_timeline
 from monitoring.reference_profile import ReferenceProfile, build_reference_profile
 from monitoring.retrain_decision import RETRAIN, RetrainPolicy, RetrainState, decide_retrain
-from monitoring.threshold_calibration import calibrate_thresholds, consecutive_windows
+from monitoring.threshold_calibration import MIN_CALIBRATION_WINDOWS, calibrate_thresholds, consecutive_windows
 
 RETRAINING_TAG = "flywheel/retraining"
 """Tag of every retraining run, whoever requested it: the in-flight checks, the cap and the cooldown look for it."""
@@ -163,6 +163,10 @@ def _readable_profile(loop: LoopResource, model: ModelDeclaration, version: str)
     return True
 
 
+_MIN_WINDOW_ROWS = 10
+"""Smallest calibration window (a small segment's): its thresholds are loose, so only a strong drift alarms."""
+
+
 def _reference_files(registered, frame: pd.DataFrame, model: ModelDeclaration) -> tuple[dict[str, str], dict]:
     """The reference profile, calibrated drift thresholds and quality reference of one version on its training data."""
     from training.scoring import score_frame  # torch: only when drift_reference runs
@@ -176,7 +180,13 @@ def _reference_files(registered, frame: pd.DataFrame, model: ModelDeclaration) -
     recent = frame.iloc[len(frame) // 2 :]
     half = len(recent) // 2
     profile = build_reference_profile(recent.iloc[:half], spec)
-    window_rows = min(model.drift.window_rows, max((len(recent) - half) // 30, 50))
+    window_rows = min(model.drift.window_rows, max((len(recent) - half) // MIN_CALIBRATION_WINDOWS, _MIN_WINDOW_ROWS))
+    if (len(recent) - half) // window_rows < MIN_CALIBRATION_WINDOWS:
+        raise dg.Failure(
+            f"{model.name}'s training set has {len(frame)} rows: too few to calibrate drift thresholds "
+            f"({MIN_CALIBRATION_WINDOWS} windows of at least {_MIN_WINDOW_ROWS} rows); a segment that small should "
+            "raise its Segment.min_rows so that its parent keeps serving it"
+        )
     thresholds = calibrate_thresholds(
         profile, consecutive_windows(recent.iloc[half:], window_rows), spec, model.drift.false_alarm_rate
     )
@@ -259,7 +269,12 @@ def join_feedback(
     )
     now = pd.Timestamp(datetime.now(UTC))
     joined = join_labels(
-        predictions, labels, now, pd.Timedelta(model.label_maturity), model.spec.entity_id, label_column=model.spec.label
+        predictions,
+        labels,
+        now,
+        pd.Timedelta(model.label_maturity),
+        model.spec.entity_id,
+        label_column=model.spec.label,
     )
     quality = quality_by_version(joined.frame)
     out = lake.path("feedback", model.name, "labeled_predictions.parquet")

@@ -33,7 +33,7 @@ def defs() -> dg.Definitions:
 
 def build_definitions(models: list[ModelDeclaration]) -> dg.Definitions:
     """The shared data plane plus every per-model stage of `models` (already checked declarations)."""
-    stages = [model_stages(model) for model in models]
+    stages = [model_stages(model, models) for model in models]
     per_model = [asset for stage in stages for asset in stage.assets]
     return dg.Definitions(
         assets=with_redeploy_automation([build_info, *DATA_ASSETS, *per_model], models),

@@ -22,24 +22,33 @@ EXPECTED_ASSETS = {
     "chargeback_labels",
     "transaction_features",
     "online_features",
-    # per declared model (domain/models.py declares `fraud`)
-    "fraud_training_set",
-    "fraud_model",
-    "fraud_model_evaluation",
-    "fraud_serving_engine",
-    "fraud_deployment",
-    "fraud_drift_reference",
-    "fraud_labeled_predictions",
+    # per declared model (domain/models.py: the fraud parent, its three segments and the dispute model)
+    *(
+        f"{model}_{stage}"
+        for model in ("fraud", "fraud_everyday", "fraud_digital", "fraud_high_risk", "dispute")
+        for stage in (
+            "training_set",
+            "model",
+            "model_evaluation",
+            "serving_engine",
+            "deployment",
+            "drift_reference",
+            "labeled_predictions",
+        )
+    ),
 }
 EXPECTED_CHECKS: set[str] = {"transaction_rules_within_threshold"}
 EXPECTED_SENSORS = {
     "history_days_sensor",
     "drift_sensor",
-    "fraud_performance_sensor",
+    *(f"{m}_performance_sensor" for m in ("fraud", "fraud_everyday", "fraud_digital", "fraud_high_risk", "dispute")),
     "label_feedback_sensor",
     "redeploy_automation_sensor",
 }
-EXPECTED_SCHEDULES = {"fraud_retraining_fallback_schedule"}
+EXPECTED_SCHEDULES = {
+    f"{m}_retraining_fallback_schedule"
+    for m in ("fraud", "fraud_everyday", "fraud_digital", "fraud_high_risk", "dispute")
+}
 
 
 def _loaded() -> dg.Definitions:

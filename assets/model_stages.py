@@ -7,6 +7,7 @@ watches every model (it reads the prediction log once per tick). The data plane 
 transactions, labels, the shared features and the online store) is one set of assets that every model reads.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import dagster as dg
@@ -17,7 +18,7 @@ from assets.deployment import deployment_asset
 from assets.model_gate import evaluation_asset
 from assets.model_training import model_asset
 from assets.serving_engine import engine_asset
-from features.model_declaration import ModelDeclaration
+from features.model_declaration import ModelDeclaration, segment_route
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,14 @@ class ModelStages:
         return [self.loop.performance_sensor]
 
 
-def model_stages(model: ModelDeclaration) -> ModelStages:
-    """Builds every per-model stage of `model`."""
+def model_stages(model: ModelDeclaration, models: Sequence[ModelDeclaration] = ()) -> ModelStages:
+    """Builds every per-model stage of `model`; `models` is the whole declared list (a segment's parent is in it)."""
     return ModelStages(
         model=model,
         training_set=training_set_asset(model),
         trained_model=model_asset(model),
         model_evaluation=evaluation_asset(model),
-        serving_engine=engine_asset(model),
+        serving_engine=engine_asset(model, segment_route(model, models) if model.segment else None),
         deployment=deployment_asset(model),
         loop=loop_stages(model),
     )

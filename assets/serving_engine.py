@@ -86,8 +86,9 @@ def engine_metadata(report: EngineReport) -> dict:
     }
 
 
-def engine_asset(model: ModelDeclaration) -> dg.AssetsDefinition:
-    """`<model>_serving_engine`: the declared model's champion built into an engine after each promotion."""
+def engine_asset(model: ModelDeclaration, route: dict | None = None) -> dg.AssetsDefinition:
+    """`<model>_serving_engine`: the declared model's champion built into an engine after each promotion; `route` is
+    a partitioned model's segment (features/model_declaration.py: segment_route), written to its serving.json."""
 
     @dg.asset(
         name=engine_key(model).path[-1],
@@ -100,15 +101,20 @@ def engine_asset(model: ModelDeclaration) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: ServingEngineConfig, mlflow_tracking: MlflowTracking
     ) -> dg.MaterializeResult:
         """The champion exported to ONNX (parity-checked), optimised, and written as a Triton-layout version."""
-        return build_champion_engine(context, model, config, mlflow_tracking)
+        return build_champion_engine(context, model, config, mlflow_tracking, route)
 
     return serving_engine
 
 
 def build_champion_engine(
-    context: dg.AssetExecutionContext, model: ModelDeclaration, config: ServingEngineConfig, mlflow_tracking
+    context: dg.AssetExecutionContext,
+    model: ModelDeclaration,
+    config: ServingEngineConfig,
+    mlflow_tracking,
+    route: dict | None = None,
 ) -> dg.MaterializeResult:
-    """Builds (or reuses) the champion's engine in the build repository, with its provenance as metadata."""
+    """Builds (or reuses) the champion's engine in the build repository, with its provenance as metadata, and writes
+    the model's serving.json (its FeatureSpec, and its segment for a partitioned model) beside it."""
     mlflow_tracking.check_reachable()
     registered = config.registered_model_name or model.registered_model
     served_name = config.served_model_name or model.served_name
@@ -138,8 +144,11 @@ def build_champion_engine(
             config.build_config(),
             finetune=as_holdout(splits.train, champion.spec, config.finetune_rows),
         )
+    serving = {"feature_spec": champion.spec.to_dict(), **({"segment": route} if route else {})}
+    model_repository.write_serving_metadata(repository, served_name, serving)
     context.log.info(f"engine {report.variant} v{version}: parity {report.parity['max_abs_error']:.2g}")
     metadata = engine_metadata(report)
     metadata["repository"] = dg.MetadataValue.path(str(repository.resolve()))
     metadata["registry_version"] = champion.version
+    metadata["segment"] = f"{route['column']} in {route['values']} of '{route['parent']}'" if route else "all traffic"
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(f"{served_name}-{version}"))

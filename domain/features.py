@@ -65,3 +65,22 @@ FRAUD_FEATURES = FeatureSpec(
 FRAUD_DRIFT_EXEMPT = ("card_txn_count_prior",)
 """Features drift monitoring leaves out: the count of every payment a card ever made grows with the card's age by
 construction, so its shift says that time passed, not that the world changed (the model still uses it)."""
+
+
+DISPUTE_NUMERIC = ("amount", "card_amount_mean_prior", "card_amount_zscore", "card_txn_count_24h", "card_country_is_new")
+DISPUTE_CATEGORICAL = ("merchant_category", "channel", "country")
+DISPUTE_FEATURE_DEFINITIONS: tuple[NumericFeature, ...] = tuple(
+    f for f in FRAUD_FEATURE_DEFINITIONS if f.name in DISPUTE_NUMERIC
+)
+DISPUTE_CATEGORICAL_DEFINITIONS: tuple[Categorical, ...] = tuple(
+    f for f in FRAUD_CATEGORICAL_DEFINITIONS if f.name in DISPUTE_CATEGORICAL
+)
+DISPUTE_FEATURES = FeatureSpec(
+    entity_id="transaction_id",
+    timestamp="event_time",
+    label="is_dispute",
+    numeric=tuple(feature.name for feature in DISPUTE_FEATURE_DEFINITIONS),
+    categorical={feature.name: feature.vocabulary for feature in DISPUTE_CATEGORICAL_DEFINITIONS},
+)
+"""The dispute model's inputs: what was bought, where, how and how unusual the amount is for the card; no time of
+day and no fraud rates (a dispute is about the merchant and the purchase, not about who holds the card)."""

@@ -25,7 +25,7 @@ class ScoringCounts:
     scored: int = 0
     """Transactions answered 200."""
     by_version: Counter = field(default_factory=Counter)
-    """Answers per model version."""
+    """Answers per model version that answered, as '<model> v<version>' (a segment's model answers for its parent)."""
     failures: Counter = field(default_factory=Counter)
     """Failed requests by HTTP status (0: no connection)."""
     first_failure: str = ""
@@ -33,10 +33,11 @@ class ScoringCounts:
     latencies_ms: list[float] = field(default_factory=list)
     """Client-side latency of each answered request."""
     outcomes: list[tuple[str, float, bool]] = field(default_factory=list)
-    """(model version, score, ground truth) of each answered request whose truth the caller knows."""
+    """('<model> v<version>', score, ground truth) of each answered request whose truth the caller knows."""
 
     def quality_by_version(self) -> dict[str, dict[str, float]]:
-        """PR-AUC (average precision) of each version's scores against the ground truth, with row and fraud counts."""
+        """PR-AUC (average precision) of each version's scores against the ground truth, with row and positive counts
+        (the fraud ground truth: the positives are frauds)."""
         from sklearn.metrics import average_precision_score
 
         result = {}
@@ -46,7 +47,7 @@ class ScoringCounts:
             both = 0 < truth.sum() < len(truth)
             result[version] = {
                 "rows": len(truth),
-                "frauds": int(truth.sum()),
+                "positives": int(truth.sum()),
                 "pr_auc": round(float(average_precision_score(truth, scores)), 4) if both else float("nan"),
             }
         return result
@@ -67,6 +68,7 @@ class TransactionScorer:
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"server URL must look like http://host:port, got {server_url!r}")
         self.host, self.port = parts.hostname, parts.port or 80
+        self.model = model
         self.path = f"/models/{model}/score"
         self.timeout_s = timeout_s
         self.counts = ScoringCounts()
@@ -92,12 +94,14 @@ class TransactionScorer:
             self._fail(response.status, payload.decode(errors="replace")[:300])
             return None
         answer = json.loads(payload)
+        # The model that answered: a partitioned model's segment, or the requested model itself.
+        served = f"{answer.get('model_name', self.model)} v{answer.get('model_version')}"
         self.counts.scored += 1
-        self.counts.by_version[str(answer.get("model_version"))] += 1
+        self.counts.by_version[served] += 1
         self.counts.latencies_ms.append((time.perf_counter() - started) * 1000)
         score = float(answer["score"])
         if truth is not None:
-            self.counts.outcomes.append((str(answer.get("model_version")), score, truth))
+            self.counts.outcomes.append((served, score, truth))
         return score
 
     def _fail(self, status: int, message: str) -> None:

@@ -419,6 +419,18 @@ def apply_quality_break(transactions: pa.Table, kind: str, share: float, rng: np
     return transactions.set_column(transactions.schema.get_field_index(column), column, value)
 
 
+DEMO_WORLD = {"card_testing_bursts_per_day": 10.0, "takeovers_per_day": 10.0, "compromised_merchant_share": 0.03}
+"""GeneratorConfig overrides of the demo and CI world (`tools/flywheel run`): five times the card-testing and
+takeover rates and three times the compromised merchants, so that each merchant segment of a small history (2,000
+cards, a few days) has enough labeled fraud to train a model of its own."""
+
+DEMO_KNOBS = {
+    "concept_drift": {"new_fraud_pattern_rate": 0.05},
+    "covariate_drift": {"amount_inflation": 2.0, "new_merchant_share": 0.3},
+}
+"""Scenario knobs of the demo's drifts, strong enough to see within minutes (the presets are realistic, i.e. slow).
+The concept drift is a new fraud pattern in digital goods only: it hits one merchant segment of the example."""
+
 SCENARIO_PRESETS: dict[str, Scenario] = {
     "normal": Scenario(),
     "covariate_drift": Scenario(amount_inflation=1.3, new_merchant_share=0.1),

@@ -77,7 +77,11 @@ class LiveStream:
     score_url: str | None = None
     """Inference server base URL: each transaction is also scored through POST /models/{score_model}/score."""
     score_model: str = "fraud"
-    """Served model name the transactions are scored with."""
+    """Served model name the transactions are scored with (its answers are compared with the fraud ground truth)."""
+    also_score: tuple[str, ...] = ()
+    """Other served models every transaction is also scored with (another task's model)."""
+    world: dict[str, float] = field(default_factory=dict)
+    """GeneratorConfig overrides of the history's world (e.g. its fraud rates); a stream must use the history's."""
     progress_seconds: float = 5.0
     """How often the progress callback is called."""
 
@@ -112,6 +116,7 @@ class LiveStream:
             days=self.first_day + 1,
             label_delay_compression=self.label_delay_compression,
             scenario=scenario_preset(self.scenario, **overrides),
+            **self.world,
         )
 
 
@@ -139,6 +144,8 @@ class LiveStreamCounts:
     """Errors of messages Kafka did not acknowledge (the run raises if any)."""
     scoring: ScoringCounts | None = None
     """What the inference server answered, when the stream scores through it (score_url)."""
+    also_scored: dict[str, ScoringCounts] = field(default_factory=dict)
+    """What the server answered for each model of `also_score`."""
 
     @property
     def per_second(self) -> float:
@@ -226,6 +233,8 @@ def run_live_stream(
 
     scorer = TransactionScorer(stream.score_url, stream.score_model) if stream.score_url else None
     counts.scoring = scorer.counts if scorer else None
+    others = [TransactionScorer(stream.score_url, m) for m in stream.also_score] if stream.score_url else []
+    counts.also_scored = {other.model: other.counts for other in others}
 
     def send(topic: str, part: pa.Table, key_column: str) -> list[bytes]:
         keys = part[key_column].to_pylist()
@@ -254,6 +263,8 @@ def run_live_stream(
             if scorer is not None:
                 for value, is_fraud in zip(values, fraud[row : row + n], strict=True):
                     scorer.score(value, bool(is_fraud))
+                    for other in others:
+                        other.score(value)
             times = part["event_time"].cast(pa.int64())
             counts.first_event_time = counts.first_event_time or _iso(times[0].as_py())
             clock = times[-1].as_py()
@@ -278,8 +289,8 @@ def run_live_stream(
         producer.flush()
     finally:
         producer.close()
-        if scorer is not None:
-            scorer.close()
+        for each in [scorer, *others] if scorer is not None else []:
+            each.close()
     counts.seconds = time.monotonic() - started
     if counts.failed_sends:
         raise RuntimeError(

@@ -1,15 +1,31 @@
 """The worked example's models, declared as data: the list `assets/` builds every per-model stage from.
 
+Two tasks from the same payments and chargebacks:
+- **fraud** (label `is_fraud`, PR-AUC), partitioned the way Uber's Michelangelo partitions models: one model per
+  merchant segment (everyday spend, digital goods, high-risk goods and cash) and a global parent, `fraud`, that
+  serves any segment without a champion of its own. Clients send every transaction to `fraud`; the server routes.
+- **dispute** (label `is_dispute`, ROC-AUC): will the customer dispute this legitimate payment? Other label, other
+  features, other metric.
+
 Add a model by adding a declaration here (and, if it needs new features, their definitions in domain/features.py);
 nothing in the machinery names a model. `FLYWHEEL_MODELS` (module:ATTRIBUTE) points the definitions at another list.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
-from domain.features import FRAUD_CATEGORICAL_DEFINITIONS, FRAUD_DRIFT_EXEMPT, FRAUD_FEATURE_DEFINITIONS, FRAUD_FEATURES
-from features.model_declaration import DriftDeclaration, GateDeclaration, ModelDeclaration, RetrainBudget
+from domain.features import (
+    DISPUTE_CATEGORICAL_DEFINITIONS,
+    DISPUTE_FEATURE_DEFINITIONS,
+    DISPUTE_FEATURES,
+    FRAUD_CATEGORICAL_DEFINITIONS,
+    FRAUD_DRIFT_EXEMPT,
+    FRAUD_FEATURE_DEFINITIONS,
+    FRAUD_FEATURES,
+)
+from features.model_declaration import DriftDeclaration, GateDeclaration, ModelDeclaration, RetrainBudget, Segment
 
 FRAUD_RISK_SIGNALS = ("merchant_fraud_rate", "card_txn_count_1h")
 """Known risk signals: the model must not lower the score when they rise. A new device is deliberately not on the
@@ -28,7 +44,43 @@ FRAUD = ModelDeclaration(
     drift=DriftDeclaration(exempt=FRAUD_DRIFT_EXEMPT, window_rows=2000, false_alarm_rate=0.01),
     budget=RetrainBudget(daily_runs=2, cooldown_minutes=360.0),
 )
-"""Card-payment fraud: one score per transaction, labelled by late chargebacks, judged on PR-AUC."""
+"""Card-payment fraud on all traffic: the global parent, serving every segment that has no champion of its own."""
 
-MODELS = (FRAUD,)
-"""Every model of the worked example."""
+MERCHANT_SEGMENTS = {
+    "everyday": ("grocery", "restaurant", "fuel", "fashion", "pharmacy"),
+    "digital": ("digital_goods",),
+    "high_risk": ("electronics", "travel", "cash_withdrawal", "gambling"),
+}
+"""The fraud model's segments by merchant category: each has fraud patterns of its own (compromised merchants;
+card testing; account takeover)."""
+
+
+def fraud_segment(segment: str, categories: tuple[str, ...]) -> ModelDeclaration:
+    """The fraud model of one merchant segment: the parent's features and gate, its own data, drift and budget."""
+    return replace(
+        FRAUD,
+        name=f"fraud_{segment}",
+        registered_model="",
+        served_name="",
+        segment=Segment(parent=FRAUD.name, column="merchant_category", values=categories),
+        # Each segment sees a share of the traffic: a shorter window keeps its drift verdict as timely.
+        drift=replace(FRAUD.drift, window_rows=500),
+    )
+
+
+FRAUD_SEGMENTS = tuple(fraud_segment(name, categories) for name, categories in MERCHANT_SEGMENTS.items())
+
+DISPUTE = ModelDeclaration(
+    name="dispute",
+    spec=DISPUTE_FEATURES,
+    numeric_features=DISPUTE_FEATURE_DEFINITIONS,
+    categorical_features=DISPUTE_CATEGORICAL_DEFINITIONS,
+    label_maturity=timedelta(days=21),  # disputes come later than fraud chargebacks
+    gate=GateDeclaration(primary_metric="roc_auc", min_improvement=0.005, min_quality={"roc_auc": 0.55}),
+    drift=DriftDeclaration(window_rows=2000, false_alarm_rate=0.01),
+    budget=RetrainBudget(daily_runs=1, cooldown_minutes=720.0),
+)
+"""Customer disputes of legitimate payments: a second task on the same events, judged on ROC-AUC."""
+
+MODELS = (FRAUD, *FRAUD_SEGMENTS, DISPUTE)
+"""Every model of the worked example: the fraud parent, its three segments, and the dispute model."""

@@ -1,7 +1,9 @@
-"""The fraud example's online feature function for the server's raw-transaction endpoint.
+"""The example's online feature function for the server's raw-transaction endpoint.
 
 It implements serving's `FeatureFunction` interface (`transaction -> {feature name: value}`) with the same
-feature declarations Spark uses for training (domain/features.py), reading each entity's state from the
+feature declarations Spark uses for training: the shared feature table of the declared models (FLYWHEEL_MODELS,
+default domain/models.py), so one call computes every model's features and the server picks each model's own from
+its FeatureSpec. It reads each entity's state from the
 online store that the `online_features` asset publishes, plus the transactions this worker scored since
 (see `OnlineTransactionFeatures`). It never writes the store, so several server workers can share one file.
 
@@ -12,16 +14,21 @@ comes from FLYWHEEL_ONLINE_FEATURES (default: the local lake's online/features.s
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from domain.features import FRAUD_CATEGORICAL_DEFINITIONS, FRAUD_FEATURE_DEFINITIONS
+from features.model_declaration import feature_table
 from features.online_engine import EntityState, OnlineFeatureEngine, to_micros
 from features.online_store import SqliteStateStore
+from features.references import load_reference
 
 DEFAULT_STORE = ".flywheel/lake/online/features.sqlite"
+DEFAULT_MODELS = "domain.models:MODELS"
+RECENT_EVENTS = 10_000
+"""Events whose features are kept for the other models that score the same event."""
 
 
 class OnlineTransactionFeatures:
@@ -41,7 +48,11 @@ class OnlineTransactionFeatures:
 
     def __init__(self, store_path: str | None = None) -> None:
         self.path = Path(store_path or os.environ.get("FLYWHEEL_ONLINE_FEATURES", DEFAULT_STORE))
-        self.engine = OnlineFeatureEngine(FRAUD_FEATURE_DEFINITIONS, FRAUD_CATEGORICAL_DEFINITIONS)
+        table = feature_table(load_reference(os.environ.get("FLYWHEEL_MODELS", DEFAULT_MODELS)))
+        self.engine = OnlineFeatureEngine(table.numeric_features, table.categorical_features)
+        self._recent: OrderedDict[tuple, dict] = OrderedDict()
+        """Features of the latest scored events (by their whole content): every model scoring one event (the fraud
+        and the dispute model both score each payment) gets the same features, and the event is folded once."""
         self._store: SqliteStateStore | None = None
         self._identity: tuple[int, int] | None = None
         self._overlay: dict[tuple[str, str], EntityState] = {}
@@ -62,20 +73,25 @@ class OnlineTransactionFeatures:
                 self._store.close()
             self._store, self._identity = SqliteStateStore(self.path, read_only=True), identity
             self._overlay.clear()
+            self._recent.clear()
         return self._store
 
     def __call__(self, transaction: Mapping[str, Any]) -> dict[str, float | str | None]:
         required = ("event_time", *self.engine.entities)
         missing = [name for name in required if transaction.get(name) in (None, "")]
         if missing:
-            raise ValueError(f"transaction lacks {missing}; the fraud features need {list(required)}")
+            raise ValueError(f"transaction lacks {missing}; the features need {list(required)}")
         event = dict(transaction)
         if isinstance(event["event_time"], str):
             try:
                 event["event_time"] = datetime.fromisoformat(event["event_time"].replace("Z", "+00:00"))
             except ValueError:
                 raise ValueError(f"event_time {transaction['event_time']!r} is not an ISO 8601 time") from None
-        store = self.store()
+        store = self.store()  # before the cache: a republished store also empties it
+        cached = tuple(sorted((name, str(value)) for name, value in transaction.items()))
+        if cached in self._recent:
+            self._recent.move_to_end(cached)
+            return dict(self._recent[cached])
         keys = {entity: str(event[entity]) for entity in self.engine.entities}
         states = {
             entity: self._overlay.get((entity, key)) or store.get_many(entity, [key]).get(key)
@@ -83,6 +99,9 @@ class OnlineTransactionFeatures:
         }
         features = self.engine.compute(states, event)
         self._fold(states, keys, event)
+        self._recent[cached] = dict(features)
+        if len(self._recent) > RECENT_EVENTS:
+            self._recent.popitem(last=False)
         return features
 
     def _fold(self, states: dict[str, EntityState | None], keys: dict[str, str], event: dict) -> None:

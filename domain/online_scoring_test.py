@@ -102,6 +102,16 @@ def test_scored_transactions_move_the_velocity_features_until_the_store_is_repub
     assert features(request(40))["card_txn_count_1h"] == 0, "a republished store replaces the overlay"
 
 
+def test_an_event_scored_by_several_models_is_counted_once(tmp_path):
+    path = tmp_path / "online.sqlite"
+    build_and_publish(path, lambda store: None)
+    features = OnlineTransactionFeatures(str(path))
+    first = {**_event(0, 10.0), "event_time": T0.isoformat()}
+    assert features(first) == features(first), "the second model of the same event gets the same features"
+    later = {**_event(10, 10.0), "event_time": (T0 + timedelta(minutes=10)).isoformat()}
+    assert features(later)["card_txn_count_1h"] == 1, "the first event was folded once, not once per model"
+
+
 def test_label_rate_entities_are_not_folded_because_the_server_never_sees_labels(tmp_path):
     engine = OnlineFeatureEngine(FRAUD_FEATURE_DEFINITIONS, FRAUD_CATEGORICAL_DEFINITIONS)
     states: dict = {}

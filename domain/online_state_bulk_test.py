@@ -93,7 +93,7 @@ def test_ties_at_the_newest_time_and_labels_at_the_same_instant():
     labels = [("a", t0 + timedelta(minutes=200), 1), ("c", t0 + timedelta(minutes=300), 1)]  # c's arrives too late
     table = pa.Table.from_pylist(events)
     label_table = pa.Table.from_pylist(
-        [dict(zip(LABEL_ARROW_SCHEMA.names, label, strict=True)) for label in labels], schema=LABEL_ARROW_SCHEMA
+        [dict(zip(LABEL_ARROW_SCHEMA.names, (*label, 0), strict=True)) for label in labels], schema=LABEL_ARROW_SCHEMA
     )
     _, replayed = replay(ENGINE, events, labels[:1], "transaction_id")
     bulk = bulk_states(ENGINE, table, label_table, "transaction_id", label_value_column="is_fraud")

@@ -94,8 +94,9 @@ class Segment:
     """Event column that decides the segment (present in the raw event the server scores)."""
     values: tuple[str, ...]
     """Values of `column` that belong to this segment; segments of one parent must not share a value."""
-    min_rows: int = 500
-    """A training set with fewer rows is refused: the parent keeps serving the segment."""
+    min_rows: int = 1200
+    """A training set with fewer rows is refused: the parent keeps serving the segment (below ~1,200 rows the drift
+    reference cannot calibrate its thresholds on 30 windows of 10 rows from the newest quarter)."""
     min_positives: int = 20
     """A training set with fewer positive labels is refused likewise."""
 

@@ -148,6 +148,9 @@ def publish_version(source_root: Path, target_root: Path, name: str, version: in
     if not source.is_dir():
         raise RepositoryError(f"version {version} of model '{name}' is not in {source_root}")
     target = version_path(target_root, name, version)
+    metadata = read_serving_metadata(source_root, name)
+    if metadata:
+        write_serving_metadata(target_root, name, metadata)
     if target.exists():
         same = all(
             (target / f.name).is_file() and (target / f.name).read_bytes() == f.read_bytes() for f in source.iterdir()
@@ -159,9 +162,6 @@ def publish_version(source_root: Path, target_root: Path, name: str, version: in
     staging = target.parent / f".staging-{version}-{uuid.uuid4().hex[:8]}"
     shutil.copytree(source, staging)
     # A served model keeps its pin: publishing a version does not switch traffic, pin_version does.
-    metadata = read_serving_metadata(source_root, name)
-    if metadata:
-        write_serving_metadata(target_root, name, metadata)
     _write_atomically(target.parent / CONFIG_FILE, _keeping_pin(read_config(source_root, name), target_root).to_pbtxt())
     os.rename(staging, target)
     return target

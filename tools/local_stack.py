@@ -43,7 +43,10 @@ def declared_models() -> tuple:
 
 MODELS = declared_models()
 PRIMARY = MODELS[0]
-"""The model the demo's traffic is scored by and its summary follows (the first declared one)."""
+"""The model whose answers the demo compares with the generator's ground truth (the first declared one)."""
+ENTRY_MODELS = tuple(m.served_name for m in MODELS if m.segment is None)
+"""Serving names the demo traffic is sent to: every whole model (the server routes a parent's requests to its
+segments)."""
 SERVED_MODEL = PRIMARY.served_name
 REGISTERED_MODEL = PRIMARY.registered_model
 MODEL_STAGES = ("training_set", "model", "model_evaluation", "drift_reference", "serving_engine", "deployment")
@@ -67,13 +70,6 @@ deployment."""
 def training_run_config(training_config: str) -> dict:
     """Run config that trains every declared model with `training_config`."""
     return {"ops": {f"{model.name}_model": {"config": {"training_config": training_config}} for model in MODELS}}
-
-
-DEMO_KNOBS = {
-    "concept_drift": {"new_fraud_pattern_rate": 0.05},
-    "covariate_drift": {"amount_inflation": 2.0, "new_merchant_share": 0.3},
-}
-"""Scenario knobs strong enough to see within minutes (the presets are realistic, i.e. slow)."""
 
 
 def step(message: str) -> None:
@@ -138,13 +134,16 @@ def generate_history(lake: Path, cards: int, days: int, seed: int) -> int:
     """Writes the generator's history under lake/history unless it is there already; returns its row count.
 
     Chargebacks arrive a day after the payment on average (the generator's default is two weeks), so a short demo
-    history still has labeled fraud up to near its end."""
-    from domain.generator import GeneratorConfig, write_history
+    history still has positive labels up to near its end; the world is the demo's (DEMO_WORLD: richer in positive
+    labels, so that every segment of a small history can train a model of its own)."""
+    from domain.generator import DEMO_WORLD, GeneratorConfig, write_history
 
     history = lake / "history"
     if (history / "transactions").exists():
         return -1
-    config = GeneratorConfig(n_cards=cards, n_merchants=merchants_for(cards), days=days, seed=seed, label_delay_days=1)
+    config = GeneratorConfig(
+        n_cards=cards, n_merchants=merchants_for(cards), days=days, seed=seed, label_delay_days=1, **DEMO_WORLD
+    )
     return write_history(config, history).transactions
 
 
@@ -162,6 +161,7 @@ class TrafficStream:
 
     def _stream(self, seconds: float, scenario: str, knobs: dict, score: bool):
         """The live stream continuing from the last streamed day."""
+        from domain.generator import DEMO_WORLD
         from domain.live_stream import LiveStream
 
         return LiveStream(
@@ -177,6 +177,8 @@ class TrafficStream:
             scenario_knobs=knobs,
             score_url=self.stack.server_url if score else None,
             score_model=SERVED_MODEL,
+            also_score=tuple(m for m in ENTRY_MODELS if m != SERVED_MODEL),
+            world=DEMO_WORLD,
         )
 
     def _continue_after(self, counts) -> None:
@@ -244,21 +246,26 @@ def materialize(
         raise ServiceError(f"materialising the asset graph failed (full log: {log}):\n{tail}")
 
 
-def served_version(server_url: str) -> int | None:
-    """The version the server reports for the served model, or None."""
+def served_version(server_url: str, model: str = SERVED_MODEL) -> int | None:
+    """The version the server reports for `model` (a serving name), or None."""
     try:
-        with urllib.request.urlopen(f"{server_url}/v2/models/{SERVED_MODEL}", timeout=2) as reply:
+        with urllib.request.urlopen(f"{server_url}/v2/models/{model}", timeout=2) as reply:
             return int(json.loads(reply.read())["versions"][0])
     except (OSError, ValueError, KeyError, IndexError):
         return None
 
 
-def champion_version(tracking_uri: str) -> int | None:
+def served_versions(server_url: str) -> dict[str, int | None]:
+    """The version the server serves of every declared model, by model name (None: not served)."""
+    return {m.name: served_version(server_url, m.served_name) for m in MODELS}
+
+
+def champion_version(tracking_uri: str, registered_model: str = REGISTERED_MODEL) -> int | None:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     try:
-        return int(MlflowClient(tracking_uri).get_model_version_by_alias(REGISTERED_MODEL, "champion").version)
+        return int(MlflowClient(tracking_uri).get_model_version_by_alias(registered_model, "champion").version)
     except MlflowException:
         return None
 
@@ -332,16 +339,17 @@ def loop_timeline(dagster_home: Path, runs: list[dict], drift_started: float, se
         return {}
     steps = step_seconds(dagster_home, drift["run_id"])
     data = ("streamed_transactions", "chargeback_labels", "validated_transactions", "transaction_features")
-    engine_asset, deployment_asset = f"{PRIMARY.name}_serving_engine", f"{PRIMARY.name}_deployment"
+    name = drift["model"] or PRIMARY.name
+    engine_asset, deployment_asset = f"{name}_serving_engine", f"{name}_deployment"
     engine = [r for r in runs if r["trigger"].startswith("automation") and engine_asset in r["assets"]]
     deploy = [r for r in runs if r["trigger"].startswith("automation") and deployment_asset in r["assets"]]
     timeline = {
         "detection": drift["created"] - drift_started,
         "run start": (drift["started"] or drift["created"]) - drift["created"],
-        "ingest and features": sum(steps.get(k, 0.0) for k in (*data, f"{PRIMARY.name}_training_set")),
-        "training": steps.get(f"{PRIMARY.name}_model", 0.0),
-        "gate": steps.get(f"{PRIMARY.name}_model_evaluation", 0.0),
-        "drift reference": steps.get(f"{PRIMARY.name}_drift_reference", 0.0),
+        "ingest and features": sum(steps.get(k, 0.0) for k in (*data, f"{name}_training_set")),
+        "training": steps.get(f"{name}_model", 0.0),
+        "gate": steps.get(f"{name}_model_evaluation", 0.0),
+        "drift reference": steps.get(f"{name}_drift_reference", 0.0),
     }
     if engine and deploy:
         timeline["engine build (from the end of the retraining run)"] = engine[0]["ended"] - drift["ended"]
@@ -351,22 +359,28 @@ def loop_timeline(dagster_home: Path, runs: list[dict], drift_started: float, se
 
 
 def latest_drift_snapshot(state_dir: Path) -> str:
-    """The drift sensor's last verdict and its strongest statistic, as one line."""
-    data = drift_snapshot(state_dir)
-    if not data:
+    """The drift sensor's last verdict per model, with the strongest statistic of any alarming one, as one line."""
+    files = sorted((state_dir / "monitoring" / "snapshots").glob("drift*.json"))
+    if not files:
         return "drift_sensor: no evaluation yet"
-    statistics = [s for s in data.get("statistics", []) if s.get("threshold")]
-    if not statistics:
-        return f"drift_sensor: {data.get('status', '?')}"
-    worst = max(statistics, key=lambda s: s["value"] / s["threshold"])
-    return (
-        f"drift_sensor: {data.get('status', '?')} on {data.get('rows', '?')} rows, strongest "
-        f"{worst['statistic']}({worst['feature']}) = {worst['value']:.3g} vs limit {worst['threshold']:.3g}"
-    )
+    verdicts, worst_line = [], ""
+    for path in files:
+        data = json.loads(path.read_text())
+        verdicts.append(f"{data.get('key', path.stem)} {data.get('status', '?')}")
+        statistics = [s for s in data.get("statistics", []) if s.get("threshold")]
+        if data.get("alarm") and statistics and not worst_line:
+            worst = max(statistics, key=lambda s: s["value"] / s["threshold"])
+            worst_line = (
+                f"; strongest of {data.get('key')}: {worst['statistic']}({worst['feature']}) = {worst['value']:.3g} "
+                f"vs limit {worst['threshold']:.3g} on {data.get('rows', '?')} rows"
+            )
+    return f"drift_sensor: {', '.join(verdicts)}{worst_line}"
 
 
-def wait_for_the_loop(stack: Stack, traffic: TrafficStream, before: int, since: float, timeout_s: float) -> dict:
-    """Waits until a retrained champion is served; prints progress; returns the timings it saw."""
+def wait_for_the_loop(
+    stack: Stack, traffic: TrafficStream, before: dict[str, int | None], since: float, timeout_s: float
+) -> dict:
+    """Waits until a retrained champion of any model is served; prints progress; returns the timings it saw."""
     started = time.monotonic()
     seen_runs: dict[str, str] = {}
     while time.monotonic() - started < timeout_s:
@@ -380,14 +394,16 @@ def wait_for_the_loop(stack: Stack, traffic: TrafficStream, before: int, since: 
                 seen_runs[key] = row["status"]
                 note(f"run {key[:8]} [{row['trigger']}] {row['status'].lower()}: {', '.join(row['assets'])}")
         sent = traffic.counts.transactions if traffic.counts else 0
-        served = served_version(stack.server_url)
+        served = served_versions(stack.server_url)
         elapsed = time.monotonic() - started
-        note(
-            f"[{elapsed:5.0f} s] {sent:,} drifted transactions sent; serving v{served}; "
-            + latest_drift_snapshot(stack.state_dir)
-        )
-        if served is not None and served > before:
-            return {"closed": True, "seconds": round(elapsed, 1), "runs": rows, "served": served, "at": time.time()}
+        serving = ", ".join(f"{name} v{version}" for name, version in served.items() if version is not None)
+        drift = latest_drift_snapshot(stack.state_dir)
+        note(f"[{elapsed:5.0f} s] {sent:,} drifted transactions sent; serving {serving}; {drift}")
+        newer = [name for name, version in served.items() if version is not None and version > (before.get(name) or 0)]
+        if newer:
+            model = newer[0]
+            result = {"closed": True, "seconds": round(elapsed, 1), "runs": rows, "at": time.time()}
+            return {**result, "model": model, "served": served[model]}
     return {
         "closed": False,
         "seconds": round(time.monotonic() - started, 1),
@@ -407,14 +423,23 @@ def scoring_summary(counts) -> dict:
         "first_failure": scoring.first_failure,
         "quality_by_version": scoring.quality_by_version(),
         **scoring.latency_quantiles(),
+        "also_scored": {
+            model: {
+                "scored": also.scored,
+                "by_version": dict(also.by_version),
+                "failures": {str(k): v for k, v in also.failures.items()},
+                "first_failure": also.first_failure,
+            }
+            for model, also in counts.also_scored.items()
+        },
     }
 
 
-def model_versions(tracking_uri: str) -> list[dict]:
+def model_versions(tracking_uri: str, registered_model: str = REGISTERED_MODEL) -> list[dict]:
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri)
-    versions = client.search_model_versions(f"name='{REGISTERED_MODEL}'")
+    versions = client.search_model_versions(f"name='{registered_model}'")
     return sorted(
         (
             {
@@ -431,12 +456,17 @@ def model_versions(tracking_uri: str) -> list[dict]:
 
 def print_summary(summary: dict) -> None:
     step("summary")
-    note("model versions (MLflow):")
-    for row in summary["model_versions"]:
-        note(f"  v{row['version']}: gate {row['gate']}{'  <- ' + ', '.join(row['aliases']) if row['aliases'] else ''}")
-        if row["gate"] == "reject":
-            note(f"       why: {row['reasons'][:300]}")
-    note(f"served now: v{summary['served_version']}; champion: v{summary['champion_version']}")
+    note("per model: versions in MLflow (gate decision, aliases), served before the drift -> now:")
+    for name, versions in summary["model_versions"].items():
+        before = (summary.get("served_before") or {}).get(name)
+        now = summary["served_versions"].get(name)
+        changed = "  RETRAINED AND REDEPLOYED" if before is not None and now != before else ""
+        note(f"  {name}: served v{before} -> v{now}, champion v{summary['champion_versions'].get(name)}{changed}")
+        for row in versions:
+            aliases = "  <- " + ", ".join(row["aliases"]) if row["aliases"] else ""
+            note(f"    v{row['version']}: gate {row['gate']}{aliases}")
+            if row["gate"] == "reject":
+                note(f"       why: {row['reasons'][:300]}")
     note("what triggered what (Dagster runs):")
     for row in summary["runs"]:
         note(
@@ -454,9 +484,11 @@ def print_summary(summary: dict) -> None:
         )
         for version, quality in scoring["quality_by_version"].items():
             note(
-                f"  v{version}: PR-AUC {quality['pr_auc']} on {quality['rows']:,} transactions "
-                f"({quality['frauds']} frauds)"
+                f"  {version}: PR-AUC {quality['pr_auc']} on {quality['rows']:,} transactions "
+                f"({quality['positives']} positives)"
             )
+        for model, also in (scoring.get("also_scored") or {}).items():
+            note(f"  {model}: {also['scored']:,} scored by {also['by_version']}, failures {also['failures'] or 'none'}")
     loop = summary.get("loop") or {}
     if loop:
         note(f"loop closed: {loop['closed']} after {loop['seconds']} s of drifted traffic")
@@ -512,6 +544,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.short:
         args.cards, args.days, args.warmup_seconds, args.serve_seconds = 2000, 5, 5, 30
         args.sensor_interval = min(args.sensor_interval, 10)
+    from domain.generator import DEMO_KNOBS
+
     if args.drift not in {"none", *DEMO_KNOBS}:
         parser.error(f"--drift must be one of {sorted(DEMO_KNOBS)} or none, not {args.drift!r}")
     try:
@@ -555,8 +589,9 @@ def main(argv: list[str] | None = None) -> int:
         materialize(stack, env, HISTORY_ASSETS, {}, days=days)
         step("materialising validated data -> features -> model -> gate -> engine -> deployment")
         materialize(stack, env, INITIAL_ASSETS, training_run_config(args.training_config))
-        before = served_version(stack.server_url)
-        note(f"the server at {stack.server_url} serves v{before} of '{SERVED_MODEL}'")
+        before = served_versions(stack.server_url)
+        serving = ", ".join(f"{name} v{version}" for name, version in before.items())
+        note(f"the server at {stack.server_url} serves {serving}")
         step("starting Dagster (webserver and daemon: sensors and automation)")
         dagster = up(state_dir, ["dagster"], ports, Stack.demo_settings(args.training_config, args.sensor_interval))
         stack.records += dagster
@@ -579,20 +614,21 @@ def main(argv: list[str] | None = None) -> int:
             step(f"injecting {args.drift} {args.knobs}; the sensors take it from here")
             drift_started = time.time()
             traffic.start(args.drift, args.knobs)
-            loop = wait_for_the_loop(stack, traffic, before or 0, since, args.loop_timeout)
+            loop = wait_for_the_loop(stack, traffic, before, since, args.loop_timeout)
             loop["drift_started"] = drift_started
             if loop["closed"]:
                 loop["timeline"] = loop_timeline(stack.dagster_home, loop["runs"], drift_started, loop["at"])
             if loop["closed"]:
-                note(f"v{loop['served']} is live; scoring a little more drifted traffic with it")
+                note(f"{loop['model']} v{loop['served']} is live; scoring a little more drifted traffic with it")
                 time.sleep(max(10.0, args.serve_seconds))
             counts = traffic.stop()
             summary["drifted_traffic"] = scoring_summary(counts)
             summary["loop"] = {k: v for k, v in loop.items() if k != "runs"}
         summary["runs"] = runs_table(stack.dagster_home)
-        summary["model_versions"] = model_versions(stack.mlflow_uri)
-        summary["served_version"] = served_version(stack.server_url)
-        summary["champion_version"] = champion_version(stack.mlflow_uri)
+        summary["model_versions"] = {m.name: model_versions(stack.mlflow_uri, m.registered_model) for m in MODELS}
+        summary["served_before"] = before
+        summary["served_versions"] = served_versions(stack.server_url)
+        summary["champion_versions"] = {m.name: champion_version(stack.mlflow_uri, m.registered_model) for m in MODELS}
         summary["seconds"] = round(time.monotonic() - started, 1)
     except ServiceError as exc:
         print(f"error: {exc}", file=sys.stderr)

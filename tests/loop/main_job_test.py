@@ -1,9 +1,11 @@
 """The main job in CI size closes the loop: drift -> sensor -> retrain -> gate -> engine -> redeploy, no human.
 
 Runs `tools/flywheel run --short` (real Kafka, MLflow, Prometheus, inference server and `dagster dev` with its
-daemon ticking the sensors and the automation), then checks the summary against the instance, the registry and
-the server. Then the negative: a deliberately worse challenger is trained and gated on the same stack, refused,
-and the automation leaves the served version alone.
+daemon ticking the sensors and the automation) with every model of the worked example (the fraud parent, its three
+merchant segments and the dispute model); the drift hits one segment, and the summary, the instance, the registry
+and the server must show that only that segment's model was retrained and redeployed while the others kept serving.
+Then the negative: a deliberately worse challenger is trained and gated on the same stack, refused, and the
+automation leaves the served version alone.
 """
 
 import json
@@ -17,7 +19,7 @@ import dagster as dg
 import pytest
 from mlflow import MlflowClient
 
-from tools.local_stack import PRIMARY, REGISTERED_MODEL, REPO_ROOT, Stack, runs_table, served_version
+from tools.local_stack import MODELS, PRIMARY, REGISTERED_MODEL, REPO_ROOT, Stack, runs_table, served_version
 from tools.services.cli import down
 from tools.services.process import ServiceRecord
 
@@ -55,37 +57,55 @@ def _stack(state: Path) -> Stack:
     return Stack(state, {r.name: r.port for r in records}, records)
 
 
-def test_a_drift_episode_retrains_promotes_and_redeploys_without_a_human(main_job):
+DRIFTED = "fraud_digital"
+"""The model of the segment the main job's concept drift hits (a new fraud pattern in digital goods only)."""
+
+
+def test_a_drift_in_one_segment_retrains_and_redeploys_only_that_segments_model(main_job):
     state, summary, stdout = main_job
     stack = _stack(state)
     assert summary["loop"]["closed"], stdout[-3000:]
+    assert summary["loop"]["model"] == DRIFTED, "the first model served anew is the drifted segment's"
 
     drift_runs = [r for r in summary["runs"] if r["trigger"] == "drift sensor"]
-    assert len(drift_runs) == 1, f"one drift episode gives one retraining run: {summary['runs']}"
+    assert len(drift_runs) == 1, f"one drift episode gives one retraining run, of one model: {summary['runs']}"
     assert drift_runs[0]["status"] == "SUCCESS"
-    name = PRIMARY.name
-    assert {f"{name}_model", f"{name}_model_evaluation", "streamed_transactions"} <= set(drift_runs[0]["assets"])
-    assert drift_runs[0]["model"] == name, "the retraining run names the model it retrains"
+    assert drift_runs[0]["model"] == DRIFTED, "the retraining run names the model it retrains"
+    assert {f"{DRIFTED}_model", f"{DRIFTED}_model_evaluation", "streamed_transactions"} <= set(drift_runs[0]["assets"])
+    trained = {a for r in drift_runs for a in r["assets"] if a.endswith("_model")}
+    assert trained == {f"{DRIFTED}_model"}, f"no other model was retrained: {trained}"
     automation = [r for r in summary["runs"] if r["trigger"].startswith("automation")]
     deployed = {a for r in automation for a in r["assets"]}
-    assert {f"{name}_serving_engine", f"{name}_deployment"} <= deployed, summary["runs"]
+    assert {f"{DRIFTED}_serving_engine", f"{DRIFTED}_deployment"} <= deployed, summary["runs"]
+    assert {a for a in deployed if a.endswith("_deployment")} == {f"{DRIFTED}_deployment"}, deployed
 
+    declared = {m.name: m for m in MODELS}
+    assert len(declared) >= 5 and any(m.segment for m in MODELS), "the example declares segments and a second task"
+    before, after = summary["served_before"], summary["served_versions"]
+    assert all(before[name] is not None for name in declared if declared[name].segment), "every segment served"
+    for name in declared:
+        if name != DRIFTED:
+            assert after[name] == before[name], f"{name} kept serving its version: {before} -> {after}"
     client = MlflowClient(stack.mlflow_uri)
-    champion = int(client.get_model_version_by_alias(REGISTERED_MODEL, "champion").version)
-    assert champion >= 2, "the retrained challenger was promoted"
-    assert served_version(stack.server_url) == champion == summary["served_version"]
+    registered = declared[DRIFTED].registered_model
+    champion = int(client.get_model_version_by_alias(registered, "champion").version)
+    assert champion >= 2 and after[DRIFTED] == champion == served_version(stack.server_url, DRIFTED)
+
     normal = summary["normal_traffic"]
-    assert list(normal["by_version"]) == ["1"], "normal traffic was served by the first champion"
+    assert set(normal["by_version"]) <= {f"{m.name} v1" for m in MODELS}, normal["by_version"]
+    assert f"{DRIFTED} v1" in normal["by_version"], "the parent's requests were routed to the segments"
     assert normal["drift_verdict"] in {"ok", "drift"}, "the drift sensor evaluated the normal traffic"
     assert normal["retraining_runs"] == 0, "normal traffic triggered no retraining (a lone alarm is debounced)"
     assert drift_runs[0]["created"] > summary["loop"]["drift_started"], "the retraining followed the drift"
+    others = normal["also_scored"]
+    assert others and all(o["scored"] > 0 and not o["failures"] for o in others.values()), others
 
     drifted = summary["drifted_traffic"]
     assert drifted["failures"] == {}, f"no request failed while the model was switched: {drifted['first_failure']}"
     quality = drifted["quality_by_version"]
-    old, new = quality["1"], quality[str(champion)]
-    assert new["frauds"] > 0 and old["frauds"] > 0
-    assert new["pr_auc"] > old["pr_auc"], f"quality on the drifted stream recovers: {quality}"
+    old, new = quality[f"{DRIFTED} v1"], quality[f"{DRIFTED} v{champion}"]
+    assert new["positives"] > 0 and old["positives"] > 0
+    assert new["pr_auc"] > old["pr_auc"], f"quality on the drifted segment's stream recovers: {quality}"
 
 
 def test_a_worse_challenger_is_refused_and_the_champion_keeps_serving(main_job, tmp_path):
@@ -120,3 +140,54 @@ def test_a_worse_challenger_is_refused_and_the_champion_keeps_serving(main_job, 
     with dg.DagsterInstance.from_config(str(state / "dagster")) as instance:
         deployed = instance.get_latest_materialization_event(dg.AssetKey(f"{PRIMARY.name}_deployment"))
     assert deployed is not None and deployed.timestamp < gate_started, "the deployment must not be rematerialised"
+
+
+ADDED_MODEL = '''
+"""A model added by declaration alone: nothing else in the repository is edited."""
+from dataclasses import replace
+
+from domain.models import FRAUD, MODELS as EXAMPLE
+from features.model_declaration import GateDeclaration, ModelDeclaration
+
+AMOUNT_WATCH = ModelDeclaration(
+    name="amount_watch",
+    spec=replace(FRAUD.spec, numeric=("amount", "card_amount_zscore"), categorical={}),
+    numeric_features=tuple(f for f in FRAUD.numeric_features if f.name in ("amount", "card_amount_zscore")),
+    gate=GateDeclaration(min_quality={"roc_auc": 0.5}),
+)
+MODELS = (*EXAMPLE, AMOUNT_WATCH)
+'''
+
+
+def test_a_model_added_by_declaration_alone_reaches_the_running_server(main_job, tmp_path):
+    state, _, _ = main_job
+    stack = _stack(state)
+    (tmp_path / "added_models.py").write_text(ADDED_MODEL)
+    env = stack.environment("tiny", 10)
+    env["FLYWHEEL_MODELS"] = "added_models:MODELS"
+    env["PYTHONPATH"] = f"{tmp_path}:{env['PYTHONPATH']}"
+    stages = ("training_set", "model", "model_evaluation", "serving_engine", "deployment")
+    cmd = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "assets.definitions"]
+    cmd += ["--select", ",".join(f"amount_watch_{stage}" for stage in stages)]
+    result = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    assert served_version(stack.server_url, "amount_watch") == 1, "the running server attached it, no restart"
+    transaction = {
+        "transaction_id": "t-added-1",
+        "event_time": "2025-01-06T10:00:00+00:00",
+        "card_id": "c00000001",
+        "merchant_id": "m000001",
+        "merchant_category": "grocery",
+        "amount": 42.0,
+        "country": "DE",
+        "device_id": "c00000001-d0001",
+        "channel": "pos",
+    }
+    request = urllib.request.Request(
+        f"{stack.server_url}/models/amount_watch/score", json.dumps(transaction).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        answer = json.loads(reply.read())
+    assert answer["model_name"] == "amount_watch" and answer["model_version"] == "1"
+    assert 0.0 <= answer["score"] <= 1.0

@@ -14,14 +14,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass
 class InferenceServerService:
-    """Serves `model` from `repository` (attached once the first deployment publishes it), logging to Kafka."""
+    """Serves every model deployed to `repository` (each attached once its first deployment publishes it, each with
+    the FeatureSpec in its serving.json), or only `models` when given; logs every prediction to Kafka."""
 
     workdir: Path
     repository: Path
     port: int = 0
-    model: str = "fraud"
+    models: tuple[str, ...] = ()
     kafka_bootstrap_servers: str | None = None
-    feature_spec: str = "domain.features:FRAUD_FEATURES"
+    feature_spec: str | None = None
     feature_function: str = "domain.online_scoring:OnlineTransactionFeatures"
     online_store: Path | None = None
     workers: int = 1
@@ -42,7 +43,7 @@ class InferenceServerService:
 
     @property
     def urls(self) -> dict[str, str]:
-        return {"url": self.url, "metrics": f"{self.url}/metrics", "model": f"{self.url}/v2/models/{self.model}"}
+        return {"url": self.url, "metrics": f"{self.url}/metrics", "ready": f"{self.url}/v2/health/ready"}
 
     def start(self) -> InferenceServerService:
         ensure_port_free(self.port, "the inference server")
@@ -55,15 +56,15 @@ class InferenceServerService:
             str(self.repository),
             "--port",
             str(self.port),
-            "--model",
-            self.model,
             "--workers",
             str(self.workers),
-            "--feature-spec",
-            self.feature_spec,
             "--feature-function",
             self.feature_function,
         ]
+        for model in self.models:
+            argv += ["--model", model]
+        if self.feature_spec:
+            argv += ["--feature-spec", self.feature_spec]
         if self.kafka_bootstrap_servers:
             argv += ["--kafka-bootstrap-servers", self.kafka_bootstrap_servers]
         env = repository_environment(self.env)
