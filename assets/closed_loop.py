@@ -165,6 +165,8 @@ def _readable_profile(loop: LoopResource, model: ModelDeclaration, version: str)
 
 _MIN_WINDOW_ROWS = 10
 """Smallest calibration window (a small segment's): its thresholds are loose, so only a strong drift alarms."""
+_GOOD_WINDOW_ROWS = 50
+"""Calibration windows smaller than this make a small training set use more of its history for calibration."""
 
 
 def _reference_files(registered, frame: pd.DataFrame, model: ModelDeclaration) -> tuple[dict[str, str], dict]:
@@ -178,6 +180,10 @@ def _reference_files(registered, frame: pd.DataFrame, model: ModelDeclaration) -
     # is full of entities with no past, which live traffic no longer has). Its first half is the profile, the
     # second half gives the calibration windows, so the thresholds also absorb the data's own slow movement in time.
     recent = frame.iloc[len(frame) // 2 :]
+    if len(recent) // 2 < MIN_CALIBRATION_WINDOWS * _GOOD_WINDOW_ROWS:
+        # A small training set (a segment's): the newest three quarters, leaving out only its cold start (the first
+        # days, when every entity is new), so that the windows are not too small to see anything.
+        recent = frame.iloc[len(frame) // 4 :]
     half = len(recent) // 2
     profile = build_reference_profile(recent.iloc[:half], spec)
     window_rows = min(model.drift.window_rows, max((len(recent) - half) // MIN_CALIBRATION_WINDOWS, _MIN_WINDOW_ROWS))
@@ -281,9 +287,10 @@ def join_feedback(
     out.parent.mkdir(parents=True, exist_ok=True)
     joined.frame.to_parquet(out, index=False)
     context.log.info(f"feedback join of {model.name}: {joined.counts()}")
-    timeline = quality_timeline(joined.frame)
+    metric = model.gate.primary_metric
+    timeline = quality_timeline(joined.frame, metric=metric)
     pictures = {}
-    if timeline["pr_auc"].notna().any():
+    if timeline[metric].notna().any():
         with tempfile.TemporaryDirectory() as folder:
             picture = plot_quality_timeline(timeline, Path(folder) / "quality.png")
             pictures["quality_over_time"] = image_markdown(picture, "quality over time")

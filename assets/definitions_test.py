@@ -14,6 +14,8 @@ from domain.models import FRAUD
 from domain.schema import LABEL_ARROW_SCHEMA, TRANSACTION_ARROW_SCHEMA
 from features.model_declaration import DriftDeclaration, GateDeclaration, check_declarations
 
+EXAMPLE_MODELS = ("fraud", "fraud_everyday", "fraud_digital", "fraud_high_risk", "dispute")
+"""domain/models.py: the fraud parent, its three merchant segments and the dispute model."""
 EXPECTED_ASSETS = {
     "build_info",
     "raw_transactions",
@@ -22,10 +24,9 @@ EXPECTED_ASSETS = {
     "chargeback_labels",
     "transaction_features",
     "online_features",
-    # per declared model (domain/models.py: the fraud parent, its three segments and the dispute model)
     *(
         f"{model}_{stage}"
-        for model in ("fraud", "fraud_everyday", "fraud_digital", "fraud_high_risk", "dispute")
+        for model in EXAMPLE_MODELS
         for stage in (
             "training_set",
             "model",
@@ -41,14 +42,11 @@ EXPECTED_CHECKS: set[str] = {"transaction_rules_within_threshold"}
 EXPECTED_SENSORS = {
     "history_days_sensor",
     "drift_sensor",
-    *(f"{m}_performance_sensor" for m in ("fraud", "fraud_everyday", "fraud_digital", "fraud_high_risk", "dispute")),
+    *(f"{m}_performance_sensor" for m in EXAMPLE_MODELS),
     "label_feedback_sensor",
     "redeploy_automation_sensor",
 }
-EXPECTED_SCHEDULES = {
-    f"{m}_retraining_fallback_schedule"
-    for m in ("fraud", "fraud_everyday", "fraud_digital", "fraud_high_risk", "dispute")
-}
+EXPECTED_SCHEDULES = {f"{m}_retraining_fallback_schedule" for m in EXAMPLE_MODELS}
 
 
 def _loaded() -> dg.Definitions:

@@ -18,7 +18,7 @@ from serving import model_repository
 from serving.engine_build import EngineBuildConfig, EngineReport, Holdout, build_engine
 from serving.model_config import contract_config
 from training.config import config_from_dict
-from training.registry import CHAMPION, CONFIG_ARTIFACT, load_registered_model, load_run_dict
+from training.registry import CHAMPION, CONFIG_ARTIFACT, alias_version, load_registered_model, load_run_dict
 from training.training_data import encode_frame, read_training_set, split_by_time
 
 DEFAULT_BUILD_REPOSITORY = STACK.path("serving", "build")
@@ -96,12 +96,22 @@ def engine_asset(model: ModelDeclaration, route: dict | None = None) -> dg.Asset
         deps=[evaluation_key(model)],
         code_version="1",
         kinds={"onnx"},
+        output_required=False,
     )
-    def serving_engine(
-        context: dg.AssetExecutionContext, config: ServingEngineConfig, mlflow_tracking: MlflowTracking
-    ) -> dg.MaterializeResult:
-        """The champion exported to ONNX (parity-checked), optimised, and written as a Triton-layout version."""
-        return build_champion_engine(context, model, config, mlflow_tracking, route)
+    def serving_engine(context: dg.AssetExecutionContext, config: ServingEngineConfig, mlflow_tracking: MlflowTracking):
+        """The champion exported to ONNX (parity-checked), optimised, and written as a Triton-layout version.
+
+        A model without a champion (its gate refused every version so far) builds nothing and its deployment is
+        skipped: a segment's traffic then stays with its parent, and any other model is simply not served yet."""
+        registered = config.registered_model_name or model.registered_model
+        mlflow_tracking.check_reachable()
+        if alias_version(mlflow_tracking.client(), registered, CHAMPION) is None:
+            context.log.warning(
+                f"{registered} has no '{CHAMPION}' yet (the gate refused every version): no engine is built and "
+                + (f"'{route['parent']}' keeps serving this segment" if route else "the model is not served")
+            )
+            return
+        yield build_champion_engine(context, model, config, mlflow_tracking, route)
 
     return serving_engine
 

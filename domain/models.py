@@ -48,11 +48,11 @@ FRAUD = ModelDeclaration(
 
 MERCHANT_SEGMENTS = {
     "everyday": ("grocery", "restaurant", "fuel", "fashion", "pharmacy"),
-    "digital": ("digital_goods",),
-    "high_risk": ("electronics", "travel", "cash_withdrawal", "gambling"),
+    "digital": ("digital_goods", "electronics"),
+    "high_risk": ("travel", "cash_withdrawal", "gambling"),
 }
 """The fraud model's segments by merchant category: each has fraud patterns of its own (compromised merchants;
-card testing; account takeover)."""
+card testing and takeovers buying electronics; takeovers cashing out)."""
 
 
 def fraud_segment(segment: str, categories: tuple[str, ...]) -> ModelDeclaration:

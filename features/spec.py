@@ -45,29 +45,36 @@ class FeatureSpec:
         return (*self.numeric, *self.categorical)
 
     def to_dict(self) -> dict:
-        """The spec as JSON-ready data (what a model repository keeps beside a served model)."""
+        """The spec as JSON-ready data (what a model repository keeps beside a served model). Categorical features
+        are a list of [name, vocabulary] pairs: their order is the model input's column order, which a JSON object
+        does not promise to keep (sort_keys would silently reorder the columns)."""
         return {
-            **asdict(self),
+            "entity_id": self.entity_id,
+            "timestamp": self.timestamp,
+            "label": self.label,
             "numeric": list(self.numeric),
-            "categorical": {k: list(v) for k, v in self.categorical.items()},
+            "categorical": [[name, list(vocabulary)] for name, vocabulary in self.categorical.items()],
+            "version": self.version,
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureSpec:
         """The spec `to_dict` wrote; raises ValueError naming what is missing."""
         try:
+            categorical = data.get("categorical", [])
+            if isinstance(categorical, dict):
+                raise TypeError("categorical must be a list of [name, vocabulary] pairs (an object loses the order)")
             return cls(
                 entity_id=data["entity_id"],
                 timestamp=data["timestamp"],
                 label=data["label"],
                 numeric=tuple(data["numeric"]),
-                categorical={k: tuple(v) for k, v in data.get("categorical", {}).items()},
+                categorical={name: tuple(vocabulary) for name, vocabulary in categorical},
                 version=str(data.get("version", "1")),
             )
-        except (KeyError, TypeError) as error:
-            raise ValueError(
-                f"not a FeatureSpec: {error!r} in {sorted(data) if isinstance(data, dict) else data}"
-            ) from None
+        except (KeyError, TypeError, ValueError) as error:
+            keys = sorted(data) if isinstance(data, dict) else data
+            raise ValueError(f"not a FeatureSpec: {error!r} in {keys}") from None
 
     def definition_hash(self) -> str:
         """A short hash of the whole definition, tagged on every model version trained with it."""

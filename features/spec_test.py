@@ -49,7 +49,10 @@ def test_encode_categorical_reserves_zero_for_unknown_values():
 
 
 def test_a_spec_survives_its_dict_form_and_a_broken_one_is_named():
-    spec = FeatureSpec("id", "t", "y", numeric=("a", "b"), categorical={"c": ("x", "y")})
-    assert FeatureSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    spec = FeatureSpec("id", "t", "y", numeric=("b", "a"), categorical={"d": ("x", "y"), "c": ("z",)})
+    again = FeatureSpec.from_dict(json.loads(json.dumps(spec.to_dict(), sort_keys=True)))
+    assert again == spec and list(again.categorical) == ["d", "c"], "column order survives any JSON writer"
+    with pytest.raises(ValueError, match="loses the order"):
+        FeatureSpec.from_dict({**spec.to_dict(), "categorical": {"d": ["x"]}})
     with pytest.raises(ValueError, match="numeric"):
         FeatureSpec.from_dict({"entity_id": "id", "timestamp": "t", "label": "y"})

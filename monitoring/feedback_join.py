@@ -103,6 +103,20 @@ def quality_by_version(
     return pd.DataFrame(rows)
 
 
+def score_metric(name: str, labels: np.ndarray, scores: np.ndarray, max_fpr: float = 0.01) -> float:
+    """One ranking metric of `scores` against binary `labels` (NaN when only one class is present)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    if not 0 < labels.sum() < len(labels):
+        return float("nan")
+    if name == "pr_auc":
+        return float(average_precision_score(labels, scores))
+    if name == "roc_auc":
+        return float(roc_auc_score(labels, scores))
+    if name == "recall_at_fpr":
+        return _recall_at_fpr(labels, np.asarray(scores), max_fpr)
+    raise ValueError(f"unknown metric {name!r}; expected pr_auc, roc_auc or recall_at_fpr")
+
+
 def _recall_at_fpr(labels: np.ndarray, scores: np.ndarray, max_fpr: float) -> float:
     fpr, tpr, _ = roc_curve(labels, scores)
     return float(tpr[fpr <= max_fpr].max())

@@ -8,18 +8,20 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from sklearn.metrics import average_precision_score
 
-from monitoring.feedback_join import PENDING
+from monitoring.feedback_join import PENDING, score_metric
 
 
-def quality_timeline(joined: pd.DataFrame, buckets: int = 12, time_column: str = "time") -> pd.DataFrame:
-    """PR-AUC of each model version in `buckets` equal slices of prediction time (labeled rows only).
+def quality_timeline(
+    joined: pd.DataFrame, buckets: int = 12, time_column: str = "time", metric: str = "pr_auc"
+) -> pd.DataFrame:
+    """`metric` (a model's gate metric: pr_auc, roc_auc, recall_at_fpr) of each model version in `buckets` equal
+    slices of prediction time (labeled rows only).
 
-    Columns: bucket_start (UTC), model_version, labeled, positives, pr_auc (NaN where a slice has only one class).
+    Columns: bucket_start (UTC), model_version, labeled, positives, the metric (NaN where a slice has one class).
     """
     labeled = joined[joined["status"] != PENDING]
-    columns = ["bucket_start", "model_version", "labeled", "positives", "pr_auc"]
+    columns = ["bucket_start", "model_version", "labeled", "positives", metric]
     if labeled.empty:
         return pd.DataFrame(columns=columns)
     times = pd.to_datetime(labeled[time_column], unit="s", utc=True)
@@ -28,24 +30,24 @@ def quality_timeline(joined: pd.DataFrame, buckets: int = 12, time_column: str =
     rows = []
     for (start, version), group in labeled.groupby([slices, labeled["model_version"]], observed=True):
         labels = group["label"].to_numpy(dtype=np.int64)
-        both = 0 < labels.sum() < len(labels)
-        pr_auc = float(average_precision_score(labels, group["score"])) if both else float("nan")
-        rows.append((start, int(version), len(group), int(labels.sum()), pr_auc))
+        value = score_metric(metric, labels, group["score"].to_numpy())
+        rows.append((start, int(version), len(group), int(labels.sum()), value))
     return pd.DataFrame(rows, columns=columns)
 
 
 def plot_quality_timeline(timeline: pd.DataFrame, path: str | Path) -> Path:
-    """PR-AUC against time, one line per model version (no pyplot: no global state)."""
-    drawable = timeline.dropna(subset=["pr_auc"])
+    """The timeline's metric against time, one line per model version (no pyplot: no global state)."""
+    metric = timeline.columns[-1]
+    drawable = timeline.dropna(subset=[metric])
     if drawable.empty:
         raise ValueError("no time slice has both classes labeled: nothing to plot")
     figure = Figure(figsize=(8, 3.2), dpi=100)
     FigureCanvasAgg(figure)
     axis = figure.subplots()
     for version, rows in drawable.groupby("model_version"):
-        axis.plot(rows["bucket_start"], rows["pr_auc"], marker="o", label=f"v{version}")
+        axis.plot(rows["bucket_start"], rows[metric], marker="o", label=f"v{version}")
     axis.set_ylim(0, 1.02)
-    axis.set_ylabel("PR-AUC (labeled)")
+    axis.set_ylabel(f"{metric} (labeled)")
     axis.set_title("quality over time by served version")
     axis.legend()
     figure.autofmt_xdate()

@@ -40,3 +40,12 @@ def test_the_plot_is_a_png_and_nothing_to_draw_is_refused(tmp_path):
     assert path.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="nothing to plot"):
         plot_quality_timeline(quality_timeline(_joined().assign(status="pending")), tmp_path / "none.png")
+
+
+def test_the_timeline_follows_the_models_gate_metric():
+    timeline = quality_timeline(_joined(), buckets=4, metric="roc_auc")
+    assert "roc_auc" in timeline.columns and "pr_auc" not in timeline.columns
+    by_version = timeline.groupby("model_version")["roc_auc"].mean()
+    assert by_version[2] > by_version[1] and 0.5 < by_version[2] <= 1.0
+    with pytest.raises(ValueError, match="unknown metric"):
+        quality_timeline(_joined(), metric="accuracy")

@@ -517,7 +517,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     size.add_argument("--sensor-interval", type=int, default=15, help="seconds between sensor ticks (default 15)")
     size.add_argument(
-        "--short", action="store_true", help="CI size: 2000 cards, 5 days, 5 s warm-up, 30 s normal traffic"
+        "--short", action="store_true", help="CI size: 2000 cards, 14 days, 5 s warm-up, 30 s normal traffic"
     )
     scenario = parser.add_argument_group("drift")
     scenario.add_argument(
@@ -542,7 +542,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     stack.add_argument("--summary-json", type=Path, help="also write the summary as JSON here")
     args = parser.parse_args(argv)
     if args.short:
-        args.cards, args.days, args.warmup_seconds, args.serve_seconds = 2000, 5, 5, 30
+        args.cards, args.days, args.warmup_seconds, args.serve_seconds = 2000, 14, 5, 30
         args.sensor_interval = min(args.sensor_interval, 10)
     from domain.generator import DEMO_KNOBS
 

@@ -59,7 +59,7 @@ LABELS = [("a", T0 + timedelta(minutes=100), 1), ("a", T0 + timedelta(minutes=20
 
 def _frames(spark):
     transactions = spark.createDataFrame(pa.Table.from_pylist(EVENTS, TRANSACTION_ARROW_SCHEMA).to_pandas())
-    labels = pd.DataFrame(LABELS, columns=["transaction_id", "label_time", "is_fraud"])
+    labels = pd.DataFrame(LABELS, columns=["transaction_id", "label_time", "is_fraud"]).assign(is_dispute=0)
     labels = spark.createDataFrame(pa.Table.from_pandas(labels, LABEL_ARROW_SCHEMA, preserve_index=False).to_pandas())
     return transactions, deduplicate_labels(labels, "transaction_id")
 

@@ -59,8 +59,15 @@ def test_feedback_join_and_performance_sensor(kafka_service, tmp_path):
     label_rows = [i for i in ids if labels[int(i.split("-")[1])]] + ["tx-unknown"]
     label_file = lake.path("labels", "chargebacks", "labels.parquet")
     label_file.parent.mkdir(parents=True)
+    disputed = [i for i in ids if not labels[int(i.split("-")[1])]][:5]  # another kind of label: not this task's
+    arrived = pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=1)
     pd.DataFrame(
-        {"transaction_id": label_rows, "label_time": pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=1), "is_fraud": 1}
+        {
+            "transaction_id": label_rows + disputed,
+            "label_time": arrived,
+            "is_fraud": [1] * len(label_rows) + [0] * len(disputed),
+            "is_dispute": [0] * len(label_rows) + [1] * len(disputed),
+        }
     ).to_parquet(label_file)
 
     resources = {"kafka": KafkaResource(bootstrap_servers=kafka_service.bootstrap_servers), "lake": lake, "loop": loop}

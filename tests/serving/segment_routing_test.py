@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 
+from features.spec import encode_categorical
 from serving import model_repository
 from serving.model_config import contract_config
 from serving.ort_session import session
@@ -14,8 +15,11 @@ from tests.serving.fake_online_features import features
 from tests.serving.serving_harness import SPEC, ServerProcess, add_version, wait_until
 
 PARENT = "scorer"
-SMALL = dataclasses.replace(SPEC, numeric=SPEC.numeric[:3], categorical={})
-"""The segments' own spec: three numeric inputs and no categorical tensor (a different contract from the parent)."""
+SMALL = dataclasses.replace(
+    SPEC, numeric=SPEC.numeric[:3], categorical={"c2": SPEC.categorical["c2"], "c0": SPEC.categorical["c0"]}
+)
+"""The segments' own spec: three numeric inputs and two categorical ones in other than sorted order (a different
+contract from the parent, whose column order must survive serving.json)."""
 
 
 def _segment(root, name: str, value: str, version: int | None) -> None:
@@ -30,7 +34,7 @@ def _segment(root, name: str, value: str, version: int | None) -> None:
 
 
 def _score(server, c0: str) -> dict:
-    transaction = {"event_id": f"tx-{c0}", "amount": 40.0, "hour": 2, "c0": c0, "c1": "v1"}
+    transaction = {"event_id": f"tx-{c0}", "amount": 40.0, "hour": 2, "c0": c0, "c1": "v1", "c2": "v3"}
     status, body, _ = server.request("POST", f"/models/{PARENT}/score", json.dumps(transaction).encode())
     assert status == 200, body
     return body
@@ -51,9 +55,11 @@ def test_requests_go_to_their_segment_and_fall_back_to_the_parent(tmp_path):
         assert wait_until(lambda: _score(server, "v1")["model_name"] == "scorer_v1")
         body = _score(server, "v1")
         assert body["requested_model"] == PARENT
-        values = features({"amount": 40.0, "hour": 2, "c0": "v1", "c1": "v1"})
+        values = features({"amount": 40.0, "hour": 2, "c0": "v1", "c1": "v1", "c2": "v3"})
         numeric = np.asarray([[values[n] for n in SMALL.numeric]], dtype=np.float32)
-        expected = session(root / "scorer_v1" / "1" / "model.onnx").run(None, {"numeric": numeric})[0]
+        categorical = np.asarray([[encode_categorical(v, [values[n]])[0] for n, v in SMALL.categorical.items()]])
+        inputs = {"numeric": numeric, "categorical": categorical}
+        expected = session(root / "scorer_v1" / "1" / "model.onnx").run(None, inputs)[0]
         assert abs(body["score"] - float(expected[0, 0])) < 1e-6, "encoded with the segment's own spec"
 
         assert _score(server, "v2")["model_name"] == PARENT, "a segment without a version falls back to the parent"
