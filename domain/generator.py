@@ -425,11 +425,12 @@ takeover rates and three times the compromised merchants, so that each merchant 
 cards, a few days) has enough labeled fraud to train a model of its own."""
 
 DEMO_KNOBS = {
-    "concept_drift": {"new_fraud_pattern_rate": 0.05},
+    "concept_drift": {"new_fraud_pattern_rate": 0.03},
     "covariate_drift": {"amount_inflation": 2.0, "new_merchant_share": 0.3},
 }
 """Scenario knobs of the demo's drifts, strong enough to see within minutes (the presets are realistic, i.e. slow).
-The concept drift is a new fraud pattern in digital goods only: it hits one merchant segment of the example."""
+The concept drift is a new fraud pattern in digital goods only: about a quarter of the digital segment's traffic,
+a few percent of all traffic, so it hits one merchant segment of the example and leaves the others' inputs alone."""
 
 SCENARIO_PRESETS: dict[str, Scenario] = {
     "normal": Scenario(),

@@ -331,10 +331,13 @@ def step_seconds(dagster_home: Path, run_id: str) -> dict[str, float]:
     return seconds
 
 
-def loop_timeline(dagster_home: Path, runs: list[dict], drift_started: float, served_at: float) -> dict[str, float]:
+def loop_timeline(
+    dagster_home: Path, runs: list[dict], drift_started: float, served_at: float, model: str | None = None
+) -> dict[str, float]:
     """Drift onset to the new version serving, in phases: detection (onset to the sensor's run request), run start,
     ingest + features, training, gate, engine build, deployment (automation ticks included) and reload."""
-    drift = next((r for r in runs if r["trigger"] == "drift sensor"), None)
+    retraining = ("drift sensor", "performance sensor")
+    drift = next((r for r in runs if r["trigger"] in retraining and model in (None, r["model"])), None)
     if drift is None:
         return {}
     steps = step_seconds(dagster_home, drift["run_id"])
@@ -378,9 +381,15 @@ def latest_drift_snapshot(state_dir: Path) -> str:
 
 
 def wait_for_the_loop(
-    stack: Stack, traffic: TrafficStream, before: dict[str, int | None], since: float, timeout_s: float
+    stack: Stack,
+    traffic: TrafficStream,
+    before: dict[str, int | None],
+    since: float,
+    timeout_s: float,
+    wait_for: str | None = None,
 ) -> dict:
-    """Waits until a retrained champion of any model is served; prints progress; returns the timings it saw."""
+    """Waits until a retrained champion of `wait_for` (default: of any model) is served; prints progress; returns
+    the timings it saw."""
     started = time.monotonic()
     seen_runs: dict[str, str] = {}
     while time.monotonic() - started < timeout_s:
@@ -400,6 +409,7 @@ def wait_for_the_loop(
         drift = latest_drift_snapshot(stack.state_dir)
         note(f"[{elapsed:5.0f} s] {sent:,} drifted transactions sent; serving {serving}; {drift}")
         newer = [name for name, version in served.items() if version is not None and version > (before.get(name) or 0)]
+        newer = [name for name in newer if wait_for in (None, name)]
         if newer:
             model = newer[0]
             result = {"closed": True, "seconds": round(elapsed, 1), "runs": rows, "at": time.time()}
@@ -531,6 +541,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     scenario.add_argument(
         "--loop-timeout", type=float, default=900, help="seconds to wait for the retrained model (default 900)"
     )
+    scenario.add_argument(
+        "--wait-for",
+        metavar="MODEL",
+        choices=[m.name for m in MODELS],
+        help="declared model whose retrained version closes the loop (default: the first model served anew)",
+    )
     stack = parser.add_argument_group("stack")
     stack.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
     stack.add_argument(
@@ -614,10 +630,12 @@ def main(argv: list[str] | None = None) -> int:
             step(f"injecting {args.drift} {args.knobs}; the sensors take it from here")
             drift_started = time.time()
             traffic.start(args.drift, args.knobs)
-            loop = wait_for_the_loop(stack, traffic, before, since, args.loop_timeout)
+            loop = wait_for_the_loop(stack, traffic, before, since, args.loop_timeout, args.wait_for)
             loop["drift_started"] = drift_started
             if loop["closed"]:
-                loop["timeline"] = loop_timeline(stack.dagster_home, loop["runs"], drift_started, loop["at"])
+                loop["timeline"] = loop_timeline(
+                    stack.dagster_home, loop["runs"], drift_started, loop["at"], loop["model"]
+                )
             if loop["closed"]:
                 note(f"{loop['model']} v{loop['served']} is live; scoring a little more drifted traffic with it")
                 time.sleep(max(10.0, args.serve_seconds))
