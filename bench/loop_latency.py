@@ -57,6 +57,11 @@ def report(summary: dict) -> str:
                 f"| {phase.replace('_', ' ')} | {version} | {quality['rows']:,} | {quality['positives']:,} | "
                 f"{quality['pr_auc']} |"
             )
+    retraining = [r for r in summary.get("runs", []) if r.get("model") and "sensor" in r.get("trigger", "")]
+    if retraining:
+        lines += ["", "Retraining runs the sensors requested (one at a time: the stack-wide cap is 1):", ""]
+        lines += ["| model | trigger | status | seconds |", "|---|---|---|---|"]
+        lines += [f"| {r['model']} | {r['trigger']} | {r['status']} | {r['seconds']} |" for r in retraining]
     lines += [
         "",
         "Detection runs from drift onset to the sensor's run request: two alarming ticks in a row (`confirm_ticks`, "
