@@ -38,5 +38,5 @@ def test_batching_defaults_come_from_config_pbtxt_and_flags_override_them(tmp_pa
 def test_inconsistent_settings_are_refused(tmp_path):
     with pytest.raises(ValueError, match="workers"):
         ServerConfig(repository=tmp_path, workers=0)
-    with pytest.raises(ValueError, match="--feature-spec"):
-        ServerConfig(repository=tmp_path, feature_function="m:f")
+    # a feature function alone is fine: each model brings its FeatureSpec in serving.json
+    assert ServerConfig(repository=tmp_path, feature_function="m:f").feature_spec is None
