@@ -73,3 +73,9 @@ def test_viewport_png_size_and_png_header(tmp_path):
     (tmp_path / "x.txt").write_text("not a png at all, definitely")
     with pytest.raises(ValueError, match="is not a PNG"):
         png_size(tmp_path / "x.txt")
+
+
+def test_a_full_node_that_shortens_a_long_name_stands_for_that_name_only():
+    drawn = DrawnNodes(full=["fraud_digi…_labeled_predictions", "model", "a…z"])
+    expected = {"fraud_digital_labeled_predictions", "fraud_labeled_predictions", "model", "abz", "acz"}
+    assert drawn.names(expected) == ["fraud_digital_labeled_predictions", "model", "a…z"], "ambiguous stays unresolved"
