@@ -17,11 +17,12 @@ from tests.ui.headless_chromium import Viewport
 LINEAGE_PATH = "/asset-groups"
 """Dagster 1.13's global asset lineage page (the "Lineage" entry of the UI's navigation)."""
 
-LINEAGE_VIEW = Viewport(width=5120, height=4800, scale=0.4)
+LINEAGE_VIEW = Viewport(width=5120, height=4800, scale=0.5)
 """The lineage graph is zoomed to fit the window, and below 60 % zoom the UI draws nodes as minimal boxes with names
 shortened in the middle ("stre…_transactions"). A 5120 x 4800 layout keeps full nodes for today's graph (the data
-plane and five model groups, 42 assets); drawing it at 0.4 gives a 2560 x 2400 PNG for the docs. A full node still
-shortens a name longer than itself (DrawnNodes.names resolves it)."""
+plane and five model groups, 42 assets); drawing it at 0.5 gives a 2560 x 2400 PNG for the docs (headless Chromium
+draws no smaller than half scale). A full node still shortens a name longer than itself (DrawnNodes.names resolves
+it)."""
 
 _CLASS_NAME = "AssetNode_assetName__"
 _CLASS_MINIMAL = "AssetNode_minimalName__"
