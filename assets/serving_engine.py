@@ -13,6 +13,7 @@ from assets.mlflow_tracking import MlflowTracking
 from assets.model_gate import evaluation_key
 from assets.model_training import locate_training_set
 from assets.stack_environment import STACK
+from features.model_contract import INPUT_CATEGORICAL, INPUT_NUMERIC, input_tensors
 from features.model_declaration import ModelDeclaration
 from serving import model_repository
 from serving.engine_build import EngineBuildConfig, EngineReport, Holdout, build_engine
@@ -57,7 +58,9 @@ class ServingEngineConfig(dg.Config):
 def as_holdout(frame, spec, rows: int) -> Holdout:
     """The last `rows` rows of a split as contract inputs with labels."""
     encoded = encode_frame(frame.tail(rows), spec)
-    return Holdout({"numeric": encoded.numeric, "categorical": encoded.categorical}, encoded.labels)
+    arrays = {INPUT_NUMERIC: encoded.numeric, INPUT_CATEGORICAL: encoded.categorical}
+    # the contract's inputs only: a spec without categorical features has no `categorical` tensor
+    return Holdout({tensor.name: arrays[tensor.name] for tensor in input_tensors(spec)}, encoded.labels)
 
 
 def engine_metadata(report: EngineReport) -> dict:

@@ -13,12 +13,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from mlflow import MlflowClient
 
+from dataplane.lake_stages import history_days
 from tools.local_stack import MODELS, PRIMARY, REGISTERED_MODEL, REPO_ROOT, Stack, runs_table, served_version
 from tools.services.cli import down
 from tools.services.process import ServiceRecord
@@ -179,8 +181,15 @@ def test_a_model_added_by_declaration_alone_reaches_the_running_server(main_job,
     env = stack.environment("tiny", 10)
     env["FLYWHEEL_MODELS"] = "added_models:MODELS"
     env["PYTHONPATH"] = f"{tmp_path}:{env['PYTHONPATH']}"
+    # trained on the history only (the drifted stream since is long, and the model does not need it)
+    last_day = history_days(state / "lake" / "history" / "transactions")[-1]
+    cutoff = f"{date.fromisoformat(last_day) + timedelta(days=1)}T00:00:00+00:00"
+    (tmp_path / "run.json").write_text(
+        json.dumps({"ops": {"amount_watch_training_set": {"config": {"cutoff": cutoff}}}})
+    )
     stages = ("training_set", "model", "model_evaluation", "serving_engine", "deployment")
     cmd = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "assets.definitions"]
+    cmd += ["-c", str(tmp_path / "run.json")]
     cmd += ["--select", ",".join(f"amount_watch_{stage}" for stage in stages)]
     result = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
