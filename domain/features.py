@@ -20,8 +20,8 @@ from features.definitions import (
     SecondsSinceLast,
     TimePart,
     WindowAggregate,
+    spec_of,
 )
-from features.spec import FeatureSpec
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -53,12 +53,8 @@ FRAUD_CATEGORICAL_DEFINITIONS: tuple[Categorical, ...] = (
     Categorical("channel", column="channel", vocabulary=CHANNELS),
 )
 
-FRAUD_FEATURES = FeatureSpec(
-    entity_id="transaction_id",
-    timestamp="event_time",
-    label="is_fraud",
-    numeric=tuple(feature.name for feature in FRAUD_FEATURE_DEFINITIONS),
-    categorical={feature.name: feature.vocabulary for feature in FRAUD_CATEGORICAL_DEFINITIONS},
+FRAUD_FEATURES = spec_of(
+    "transaction_id", "event_time", "is_fraud", FRAUD_FEATURE_DEFINITIONS, FRAUD_CATEGORICAL_DEFINITIONS
 )
 
 
@@ -80,12 +76,8 @@ DISPUTE_FEATURE_DEFINITIONS: tuple[NumericFeature, ...] = tuple(
 DISPUTE_CATEGORICAL_DEFINITIONS: tuple[Categorical, ...] = tuple(
     f for f in FRAUD_CATEGORICAL_DEFINITIONS if f.name in DISPUTE_CATEGORICAL
 )
-DISPUTE_FEATURES = FeatureSpec(
-    entity_id="transaction_id",
-    timestamp="event_time",
-    label="is_dispute",
-    numeric=tuple(feature.name for feature in DISPUTE_FEATURE_DEFINITIONS),
-    categorical={feature.name: feature.vocabulary for feature in DISPUTE_CATEGORICAL_DEFINITIONS},
+DISPUTE_FEATURES = spec_of(
+    "transaction_id", "event_time", "is_dispute", DISPUTE_FEATURE_DEFINITIONS, DISPUTE_CATEGORICAL_DEFINITIONS
 )
 """The dispute model's inputs: what was bought, where, how and how unusual the amount is for the card; no time of
 day and no fraud rates (a dispute is about the merchant and the purchase, not about who holds the card)."""

@@ -10,7 +10,10 @@ use only labels that had arrived strictly before t.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from features.spec import FeatureSpec
 
 
 @dataclass(frozen=True)
@@ -123,3 +126,20 @@ def history_entities(features: tuple[NumericFeature, ...]) -> tuple[str, ...]:
         if entity and entity not in entities:
             entities.append(entity)
     return tuple(entities)
+
+
+def spec_of(
+    entity_id: str,
+    timestamp: str,
+    label: str,
+    numeric: Sequence[NumericFeature],
+    categorical: Sequence[Categorical] = (),
+) -> FeatureSpec:
+    """The FeatureSpec that these definitions compute: their names in order, each categorical with its vocabulary."""
+    return FeatureSpec(
+        entity_id=entity_id,
+        timestamp=timestamp,
+        label=label,
+        numeric=tuple(feature.name for feature in numeric),
+        categorical={feature.name: feature.vocabulary for feature in categorical},
+    )

@@ -23,6 +23,7 @@ from features.definitions import (
     SecondsSinceLast,
     TimePart,
     WindowAggregate,
+    spec_of,
 )
 from features.spec import FeatureSpec
 
@@ -354,11 +355,11 @@ def feature_table(models: Sequence[ModelDeclaration]) -> FeatureTable:
                     raise DeclarationError(
                         model.name, field_name, f"'{feature.name}' is defined differently by another model: {known}"
                     )
-    spec = FeatureSpec(
-        entity_id=first.spec.entity_id,
-        timestamp=first.spec.timestamp,
-        label=first.spec.label,
-        numeric=tuple(numeric),
-        categorical={name: feature.vocabulary for name, feature in categorical.items()},
+    spec = spec_of(
+        first.spec.entity_id,
+        first.spec.timestamp,
+        first.spec.label,
+        tuple(numeric.values()),
+        tuple(categorical.values()),
     )
     return FeatureTable(tuple(numeric.values()), tuple(categorical.values()), spec)
