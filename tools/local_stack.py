@@ -648,6 +648,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["served_versions"] = served_versions(stack.server_url)
         summary["champion_versions"] = {m.name: champion_version(stack.mlflow_uri, m.registered_model) for m in MODELS}
         summary["seconds"] = round(time.monotonic() - started, 1)
+        summary["load_average"] = [round(x, 2) for x in os.getloadavg()]
     except ServiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         down(state_dir)
