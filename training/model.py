@@ -91,7 +91,19 @@ class TabularNet(nn.Module):
         return self.mlp(torch.cat(parts, dim=1))
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.sigmoid(self.logits(numeric, categorical).float() + self.logit_offset)
+        return tail_exact_sigmoid(self.logits(numeric, categorical).float() + self.logit_offset)
+
+
+def tail_exact_sigmoid(logits: torch.Tensor) -> torch.Tensor:
+    """1 / (1 + exp(-z)): the sigmoid written so that every runtime keeps float32's relative precision near 0.
+
+    ONNX Runtime's CPU `Sigmoid` kernel is accurate to ~3e-8 in absolute terms only: it returns 0 below about
+    sigmoid(-17) and doubles scores near 1e-7. A confident model's legitimate traffic scores far below that, so the
+    engine's score distribution (which drift monitoring compares with the reference torch measured) lost its low
+    tail: training-serving skew that raised score-drift alarms on traffic that had not changed. Exp, Add and
+    Reciprocal are exact to float32 rounding in every runtime (exp overflows to inf, giving 0, never NaN).
+    """
+    return torch.reciprocal(1.0 + torch.exp(-logits))
 
 
 def build_model(spec: FeatureSpec, model: ModelConfig) -> TabularNet:

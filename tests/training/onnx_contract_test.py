@@ -58,3 +58,19 @@ def test_parity_check_refuses_a_file_that_breaks_the_contract(tmp_path):
     other = synthetic_spec(n_numeric=5)
     with pytest.raises(ExportParityError, match="does not honour the model contract"):
         check_parity(net, other, path)
+
+
+def test_a_confident_model_keeps_its_low_scores_in_onnx_runtime(tmp_path):
+    """Scores far below 1e-7 (a confident model on legitimate traffic) survive export to relative precision."""
+    net = _net(WITH_CATEGORICALS)
+    with torch.no_grad():
+        net.logit_offset.fill_(-22.0)
+    config = contract_config("scorer", WITH_CATEGORICALS)
+    path = export_onnx(net, config, tmp_path / "model.onnx")
+    inputs = example_inputs(WITH_CATEGORICALS, 500, seed=3)
+    (engine,) = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["score"], inputs)
+    with torch.no_grad():
+        expected = net(*(torch.from_numpy(inputs[t.name]) for t in input_tensors(WITH_CATEGORICALS))).numpy()
+    assert expected.max() < 1e-6, "the offset makes every score tiny"
+    assert (engine > 0).all(), "no score collapses to 0"
+    np.testing.assert_allclose(engine, expected, rtol=1e-4, atol=0)
