@@ -10,12 +10,13 @@ import dagster as dg
 from assets.build_info import build_info
 from assets.definitions import build_definitions, defs
 from assets.model_catalog import shared_features
-from domain.models import FRAUD
+from domain.models import MODELS
 from domain.schema import LABEL_ARROW_SCHEMA, TRANSACTION_ARROW_SCHEMA
 from features.model_declaration import DriftDeclaration, GateDeclaration, check_declarations
 
-EXAMPLE_MODELS = ("fraud", "fraud_everyday", "fraud_digital", "fraud_high_risk", "dispute")
-"""domain/models.py: the fraud parent, its three merchant segments and the dispute model."""
+EXAMPLE = MODELS[0]
+EXAMPLE_MODELS = tuple(model.name for model in MODELS)
+"""domain/models.py: the worked example's models (a parent, its three segments and a second task)."""
 EXPECTED_ASSETS = {
     "build_info",
     "raw_transactions",
@@ -85,19 +86,22 @@ def test_build_info_materializes_with_lineage_metadata():
     assert set(materialization.metadata) >= {"git_commit", "lock_hash", "python", "packages"}
 
 
+LIGHT = "light"
+
+
 def test_a_model_added_by_declaration_alone_gets_every_stage_in_its_own_group():
     light = dataclasses.replace(
-        FRAUD,
-        name="fraud_light",
+        EXAMPLE,
+        name=LIGHT,
         registered_model="",
         served_name="",
-        spec=dataclasses.replace(FRAUD.spec, numeric=FRAUD.spec.numeric[:9], categorical={}),
-        numeric_features=FRAUD.numeric_features[:9],
+        spec=dataclasses.replace(EXAMPLE.spec, numeric=EXAMPLE.spec.numeric[:9], categorical={}),
+        numeric_features=EXAMPLE.numeric_features[:9],
         categorical_features=(),
-        gate=GateDeclaration(primary_metric="roc_auc", increasing=("card_txn_count_1h",)),
+        gate=GateDeclaration(primary_metric="roc_auc", increasing=(EXAMPLE.spec.numeric[0],)),
         drift=DriftDeclaration(),
     )
-    models = list(check_declarations([FRAUD, light], TRANSACTION_ARROW_SCHEMA.names, LABEL_ARROW_SCHEMA.names))
+    models = list(check_declarations([EXAMPLE, light], TRANSACTION_ARROW_SCHEMA.names, LABEL_ARROW_SCHEMA.names))
     loaded = build_definitions(models)
     dg.Definitions.validate_loadable(loaded)
     graph = loaded.resolve_asset_graph()
@@ -106,18 +110,18 @@ def test_a_model_added_by_declaration_alone_gets_every_stage_in_its_own_group():
         for stage in (*stages, "labeled_predictions"):
             key = dg.AssetKey(f"{model.name}_{stage}")
             assert graph.get(key).group_name == model.name, f"{key.to_user_string()} is not in group {model.name}"
-    assert graph.get(dg.AssetKey("fraud_light_model")).parent_keys == {dg.AssetKey("fraud_light_training_set")}
-    assert "fraud_light_performance_sensor" in {s.name for s in loaded.sensors}
+    assert graph.get(dg.AssetKey(f"{LIGHT}_model")).parent_keys == {dg.AssetKey(f"{LIGHT}_training_set")}
+    assert f"{LIGHT}_performance_sensor" in {s.name for s in loaded.sensors}
     repository = loaded.get_repository_def()
     (drift_target,) = repository.get_sensor_def("drift_sensor").targets
     drift_assets = {
         k.to_user_string() for k in repository.get_job(drift_target.job_name).asset_layer.executable_asset_keys
     }
-    assert {"fraud_model", "fraud_light_model", "fraud_light_drift_reference"} <= drift_assets, (
+    assert {f"{EXAMPLE.name}_model", f"{LIGHT}_model", f"{LIGHT}_drift_reference"} <= drift_assets, (
         "one drift sensor, all models"
     )
     (target,) = repository.get_sensor_def("label_feedback_sensor").targets
     job = repository.get_job(target.job_name)
     targets = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
-    assert {"fraud_labeled_predictions", "fraud_light_labeled_predictions"} <= targets
-    assert shared_features().spec.numeric == FRAUD.spec.numeric, "the example's one model defines the feature table"
+    assert {f"{EXAMPLE.name}_labeled_predictions", f"{LIGHT}_labeled_predictions"} <= targets
+    assert shared_features().spec.numeric == EXAMPLE.spec.numeric, "the example's one model defines the feature table"

@@ -5,22 +5,24 @@ import dataclasses
 import pytest
 
 from assets.model_catalog import declared_models, load_declarations
-from domain.models import FRAUD, MODELS
+from domain.models import MODELS
 from features.model_declaration import DeclarationError, GateDeclaration
 
-MISSPELT = (dataclasses.replace(FRAUD, gate=GateDeclaration(increasing=("merchant_fraud_rte",))),)
-TWO = (FRAUD, dataclasses.replace(FRAUD, name="fraud_eu", registered_model="fraud-eu-model", served_name="fraud_eu"))
-CLASH = (FRAUD, dataclasses.replace(FRAUD, name="fraud_eu", registered_model="fraud-eu-model"))
+EXAMPLE = MODELS[0]
+EU = f"{EXAMPLE.name}_eu"
+MISSPELT = (dataclasses.replace(EXAMPLE, gate=GateDeclaration(increasing=(EXAMPLE.spec.numeric[0] + "_misspelt",))),)
+TWO = (EXAMPLE, dataclasses.replace(EXAMPLE, name=EU, registered_model=f"{EU}-model", served_name=EU))
+CLASH = (EXAMPLE, dataclasses.replace(EXAMPLE, name=EU, registered_model=f"{EU}-model"))
 NOT_A_LIST = 42
 
 
 def test_the_example_declares_the_model_the_graph_serves():
     assert load_declarations("domain.models:MODELS") == MODELS == declared_models()
-    assert FRAUD.registered_model == "fraud-model" and FRAUD.served_name == "fraud"
+    assert EXAMPLE.registered_model == f"{EXAMPLE.name}-model" and EXAMPLE.served_name == EXAMPLE.name
 
 
 def test_a_misspelt_feature_fails_the_load_naming_model_and_field():
-    with pytest.raises(DeclarationError, match="model 'fraud', field 'gate.increasing': unknown features"):
+    with pytest.raises(DeclarationError, match=f"model '{EXAMPLE.name}', field 'gate.increasing': unknown features"):
         load_declarations("assets.model_catalog_test:MISSPELT")
 
 
@@ -38,6 +40,7 @@ def test_an_unloadable_reference_is_refused(reference, words):
 
 
 def test_several_models_load_and_a_serving_name_claimed_twice_is_refused():
-    assert [m.name for m in load_declarations("assets.model_catalog_test:TWO")] == ["fraud", "fraud_eu"]
-    with pytest.raises(DeclarationError, match="model 'fraud_eu', field 'served_name': 'fraud' is claimed by 2"):
+    assert [m.name for m in load_declarations("assets.model_catalog_test:TWO")] == [EXAMPLE.name, EU]
+    claimed = f"model '{EU}', field 'served_name': '{EXAMPLE.served_name}' is claimed by 2"
+    with pytest.raises(DeclarationError, match=claimed):
         load_declarations("assets.model_catalog_test:CLASH")

@@ -57,6 +57,14 @@ class Scenario:
     """Covariate drift: share of legitimate spend moved to merchants that did not exist before."""
     new_fraud_pattern_rate: float = 0.0
     """Concept drift: per-card daily rate of 'quiet' fraud (usual device and country, night-time digital goods)."""
+    friendly_fraud_share: float = 0.0
+    """Concept drift in the labels alone: this share of the legitimate digital-goods payments under
+    `friendly_fraud_max_amount` is charged back as fraud by the cardholder ('friendly fraud': small in-app and
+    subscription purchases later claimed as unauthorised). The payments are the card's own, so no transaction and no
+    feature changes; only the fraud labels of one merchant category do. Drawn from its own random stream among the
+    payments nobody disputes, so every other transaction, chargeback and dispute of a seed stays as it was."""
+    friendly_fraud_max_amount: float = 20.0
+    """Largest amount a friendly-fraud chargeback claims."""
     quality_break: str | None = None
     """One of QUALITY_BREAKS, or None."""
     quality_break_share: float = 1.0
@@ -67,6 +75,8 @@ class Scenario:
             raise ValueError(f"quality_break must be one of {QUALITY_BREAKS} or None, not {self.quality_break!r}")
         if self.amount_inflation <= 0:
             raise ValueError(f"amount_inflation must be positive, got {self.amount_inflation}")
+        if not 0.0 <= self.friendly_fraud_share <= 1.0:
+            raise ValueError(f"friendly_fraud_share must be within [0, 1], got {self.friendly_fraud_share}")
 
 
 @dataclass(frozen=True)
@@ -257,8 +267,13 @@ def generate_day(config: GeneratorConfig, population: Population, day_index: int
         transactions = apply_quality_break(transactions, scenario.quality_break, scenario.quality_break_share, rng)
     labels = _chargebacks(rng, config, transactions, is_fraud)
     disputes = _disputes(config, population, day_index, transactions, merchant, category, channel, is_fraud)
-    if disputes.num_rows:
-        labels = pa.concat_tables([labels, disputes])
+    extra = [disputes] if disputes.num_rows else []
+    if scenario.friendly_fraud_share > 0:
+        friendly = _friendly_fraud(config, scenario, day_index, transactions, category, is_fraud, disputes)
+        is_fraud, pattern = is_fraud | friendly, np.where(friendly, np.int8(5), pattern)
+        extra.append(_chargebacks(np.random.default_rng([config.seed, 4, day_index]), config, transactions, friendly))
+    if extra:
+        labels = pa.concat_tables([labels, *extra])
         labels = labels.take(pa.compute.sort_indices(labels, [("label_time", "ascending")]))
     return GeneratedDay(day=day, transactions=transactions, labels=labels, is_fraud=is_fraud, pattern=pattern)
 
@@ -346,6 +361,22 @@ def _quiet_fraud(rng, population: Population, count: int):
     )
 
 
+def _friendly_fraud(config, scenario, day_index, transactions, category, is_fraud, disputes) -> np.ndarray:
+    """Which legitimate, undisputed small digital-goods payments their cardholder charges back as fraud."""
+    rng = np.random.default_rng([config.seed, 5, day_index])
+    amount = transactions.column("amount").to_numpy()
+    disputed = pa.compute.is_in(transactions["transaction_id"], value_set=disputes["transaction_id"]).to_numpy(
+        zero_copy_only=False
+    )
+    eligible = (
+        (category == _CATEGORY_NAMES.index("digital_goods"))
+        & (amount <= scenario.friendly_fraud_max_amount)
+        & ~is_fraud
+        & ~disputed
+    )
+    return eligible & (rng.random(len(amount)) < scenario.friendly_fraud_share)
+
+
 def _chargebacks(rng, config: GeneratorConfig, transactions: pa.Table, is_fraud: np.ndarray) -> pa.Table:
     reported = np.flatnonzero(is_fraud & (rng.random(len(is_fraud)) < config.report_rate))
     duplicate = reported[rng.random(len(reported)) < config.duplicate_label_rate]
@@ -425,21 +456,26 @@ takeover rates and three times the compromised merchants, so that each merchant 
 cards, a few days) has enough labeled fraud to train a model of its own."""
 
 DEMO_KNOBS = {
+    "friendly_fraud": {"friendly_fraud_share": 0.5},
     "concept_drift": {"new_fraud_pattern_rate": 0.03},
     "covariate_drift": {"amount_inflation": 2.0, "new_merchant_share": 0.3},
 }
 """Scenario knobs of the demo's drifts, strong enough to see within minutes (the presets are realistic, i.e. slow).
-The concept drift is a new fraud pattern in digital goods only: about a quarter of the digital segment's traffic,
-a few percent of all traffic, so it hits one merchant segment of the example and leaves the others' inputs alone."""
+Friendly fraud (the main job's default) turns half of the small digital-goods payments into fraud and changes
+nothing else: one merchant segment's concept drifts, every other model's inputs and labels stay exactly as they were.
+The concept drift adds a new fraud pattern in digital goods: about a quarter of the digital segment's traffic, a
+few percent of all traffic, which also moves what every model scoring all traffic sees (the hour and category mix)."""
 
 SCENARIO_PRESETS: dict[str, Scenario] = {
     "normal": Scenario(),
     "covariate_drift": Scenario(amount_inflation=1.3, new_merchant_share=0.1),
     "concept_drift": Scenario(new_fraud_pattern_rate=0.005),
+    "friendly_fraud": Scenario(friendly_fraud_share=0.05),
     **{kind: Scenario(quality_break=kind) for kind in QUALITY_BREAKS},
 }
 """Named scenarios for demos, the live stream and end-to-end tests: no change, drift in the inputs, a new fraud
-pattern, or one data-quality break on every row (each applies from day 0; set `start_day` to delay it)."""
+pattern, friendly fraud (labels only), or one data-quality break on every row (each applies from day 0; set
+`start_day` to delay it)."""
 
 
 def scenario_preset(name: str, **overrides) -> Scenario:

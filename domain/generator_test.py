@@ -1,6 +1,7 @@
 """The generator is deterministic, realistic in structure, and each scenario knob does what it says."""
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
@@ -68,6 +69,25 @@ def test_amount_inflation_and_concept_drift_knobs():
     assert (drifted.pattern == 4).sum() > 0 and (base.pattern == 4).sum() == 0
 
 
+def test_friendly_fraud_changes_only_the_labels_of_small_digital_goods_payments():
+    base = _day()
+    drifted = _day(GeneratorConfig(n_cards=2_000, n_merchants=300, seed=9, scenario=Scenario(friendly_fraud_share=0.5)))
+    assert drifted.transactions.equals(base.transactions), "the payments are the card's own: no input changes"
+    friendly = drifted.pattern == 5
+    assert friendly.sum() > 20 and (base.pattern == 5).sum() == 0
+    assert (drifted.is_fraud == (base.is_fraud | friendly)).all() and not (base.is_fraud & friendly).any()
+    chosen = drifted.transactions.filter(pa.array(friendly))
+    assert set(chosen["merchant_category"].to_pylist()) == {"digital_goods"}
+    assert pc.max(chosen["amount"]).as_py() <= 20.0
+    labels, before = drifted.labels.to_pandas(), base.labels.to_pandas()
+    added = labels.merge(before, how="left", indicator=True).query("_merge == 'left_only'")
+    assert len(labels) == len(before) + len(added), "every earlier chargeback and dispute is kept as it was"
+    assert set(added["transaction_id"]) <= set(chosen["transaction_id"].to_pylist())
+    assert (added["is_fraud"] == 1).all() and (added["is_dispute"] == 0).all()
+    disputed = set(labels.loc[labels["is_dispute"] == 1, "transaction_id"])
+    assert not disputed & set(added["transaction_id"]), "nobody disputes a payment they charged back as fraud"
+
+
 def test_history_is_partitioned_by_date(tmp_path):
     written = write_history(CONFIG, tmp_path)
     assert written.dates == ("2025-01-01", "2025-01-02", "2025-01-03")
@@ -80,7 +100,7 @@ def test_fixed_width_ids():
 
 
 def test_scenario_presets_name_every_break_and_refuse_unknown_names():
-    assert {"normal", "covariate_drift", "concept_drift", *QUALITY_BREAKS} == set(SCENARIO_PRESETS)
+    assert {"normal", "covariate_drift", "concept_drift", "friendly_fraud", *QUALITY_BREAKS} == set(SCENARIO_PRESETS)
     assert scenario_preset("normal") == Scenario()
     assert scenario_preset("null_field", quality_break_share=0.1).quality_break_share == 0.1
     drifted = _day(GeneratorConfig(n_cards=2_000, n_merchants=300, seed=9, scenario=scenario_preset("covariate_drift")))

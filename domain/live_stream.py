@@ -359,6 +359,7 @@ def parser() -> argparse.ArgumentParser:
             "  normal            nothing changes\n"
             "  covariate_drift   amounts x1.3 and 10%% of spend at merchants never seen before\n"
             "  concept_drift     a new 'quiet' fraud pattern (own device and country, night-time digital goods)\n"
+            "  friendly_fraud    cardholders charge back small digital-goods payments as fraud (labels change only)\n"
             "  null_field        country is null            (a data-quality break validation must catch)\n"
             "  amount_cents      amounts are sent in cents  (a data-quality break)\n"
             "  renamed_category  'grocery' is 'groceries'   (a data-quality break)"

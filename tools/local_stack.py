@@ -49,6 +49,8 @@ ENTRY_MODELS = tuple(m.served_name for m in MODELS if m.segment is None)
 segments)."""
 SERVED_MODEL = PRIMARY.served_name
 REGISTERED_MODEL = PRIMARY.registered_model
+RETRAINING_TRIGGERS = ("drift sensor", "performance sensor")
+"""Triggers (runs_table's names) of the runs a model's own sensors request to retrain it."""
 MODEL_STAGES = ("training_set", "model", "model_evaluation", "drift_reference", "serving_engine", "deployment")
 """Each declared model's stages up to its deployment (assets/model_stages.py names them `<model>_<stage>`)."""
 
@@ -336,8 +338,7 @@ def loop_timeline(
 ) -> dict[str, float]:
     """Drift onset to the new version serving, in phases: detection (onset to the sensor's run request), run start,
     ingest + features, training, gate, engine build, deployment (automation ticks included) and reload."""
-    retraining = ("drift sensor", "performance sensor")
-    drift = next((r for r in runs if r["trigger"] in retraining and model in (None, r["model"])), None)
+    drift = next((r for r in runs if r["trigger"] in RETRAINING_TRIGGERS and model in (None, r["model"])), None)
     if drift is None:
         return {}
     steps = step_seconds(dagster_home, drift["run_id"])
@@ -477,6 +478,8 @@ def print_summary(summary: dict) -> None:
             note(f"    v{row['version']}: gate {row['gate']}{aliases}")
             if row["gate"] == "reject":
                 note(f"       why: {row['reasons'][:300]}")
+    if "retrained_models" in summary:
+        note(f"models retrained by their sensors since normal traffic began: {summary['retrained_models'] or 'none'}")
     note("what triggered what (Dagster runs):")
     for row in summary["runs"]:
         note(
@@ -530,10 +533,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--short", action="store_true", help="CI size: 2000 cards, 14 days, 5 s warm-up, 30 s normal traffic"
     )
     scenario = parser.add_argument_group("drift")
+    from domain.generator import DEMO_KNOBS
+
+    drifts = list(DEMO_KNOBS)
     scenario.add_argument(
         "--drift",
-        default="concept_drift",
-        help="scenario injected after normal traffic: concept_drift (default), covariate_drift, or none",
+        default=drifts[0],
+        help=f"scenario injected after normal traffic: {', '.join(drifts)} (default: {drifts[0]}), or none",
     )
     scenario.add_argument(
         "--knob", action="append", default=[], metavar="NAME=VALUE", help="override a scenario knob (repeatable)"
@@ -560,8 +566,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.short:
         args.cards, args.days, args.warmup_seconds, args.serve_seconds = 2000, 14, 5, 30
         args.sensor_interval = min(args.sensor_interval, 10)
-    from domain.generator import DEMO_KNOBS
-
     if args.drift not in {"none", *DEMO_KNOBS}:
         parser.error(f"--drift must be one of {sorted(DEMO_KNOBS)} or none, not {args.drift!r}")
     try:
@@ -645,6 +649,8 @@ def main(argv: list[str] | None = None) -> int:
         summary["runs"] = runs_table(stack.dagster_home)
         summary["model_versions"] = {m.name: model_versions(stack.mlflow_uri, m.registered_model) for m in MODELS}
         summary["served_before"] = before
+        sensor_runs = [r for r in summary["runs"] if r["model"] and r["trigger"] in RETRAINING_TRIGGERS]
+        summary["retrained_models"] = sorted({r["model"] for r in sensor_runs if r["created"] > since})
         summary["served_versions"] = served_versions(stack.server_url)
         summary["champion_versions"] = {m.name: champion_version(stack.mlflow_uri, m.registered_model) for m in MODELS}
         summary["seconds"] = round(time.monotonic() - started, 1)
