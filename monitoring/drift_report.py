@@ -27,7 +27,7 @@ from monitoring.drift_statistics import (
     population_stability_index,
     scaled_wasserstein,
 )
-from monitoring.reference_profile import NumericProfile, ReferenceProfile, check_window_columns
+from monitoring.reference_profile import NumericProfile, ReferenceProfile, check_window_columns, score_values
 
 OK = "ok"
 DRIFT = "drift"
@@ -185,7 +185,7 @@ def window_statistics(
         }
         rows.append((name, CATEGORICAL, {**stats, "missing_fraction": float(fractions[-1])}))
     if score_column is not None:
-        values = _numeric_values(window, score_column)
+        values = score_values(_numeric_values(window, score_column))
         stats = _numeric_statistics(values, profile.score)
         rows.append((score_column, SCORE, {**stats, "missing_fraction": float(np.isnan(values).mean())}))
     return rows

@@ -16,8 +16,15 @@ import pandas as pd
 from features.spec import FeatureSpec
 from monitoring.drift_statistics import category_fractions, numeric_bin_fractions
 
-PROFILE_FORMAT = 2
-"""Bumped when the JSON layout or meaning changes; from_json refuses other formats. 2: midpoint quantile grid."""
+PROFILE_FORMAT = 3
+"""Bumped when the JSON layout or meaning changes; from_json refuses other formats. 2: midpoint quantile grid.
+3: scores profiled at SCORE_RESOLUTION."""
+SCORE_RESOLUTION = 1e-6
+"""Scores closer than this to 0 or 1 count as that bound in every drift statistic. A confident model scores its
+ordinary rows across many orders of magnitude far below any operating threshold (1e-20 to 1e-8 for the example's
+everyday-spend segment), and how far down they reach moves with lifetime features growing and with float rounding
+in the serving engine, not with anything a decision depends on: unclipped, the score's lowest deciles alarmed on
+traffic whose features had not drifted."""
 QUANTILE_POINTS = 500
 """Points of the stored quantile grid: the values at levels (i + 0.5) / QUANTILE_POINTS, each standing for an equal
 share of the rows. (Format 1 stored the levels 0%, 1%, ..., 100%: its last point, the maximum, weighed 1% in the
@@ -137,6 +144,11 @@ def profile_numeric(values) -> NumericProfile:
     )
 
 
+def score_values(values: np.ndarray) -> np.ndarray:
+    """Scores as the drift statistics see them: clipped to [SCORE_RESOLUTION, 1 - SCORE_RESOLUTION] (NaN stays)."""
+    return np.clip(np.asarray(values, dtype=np.float64), SCORE_RESOLUTION, 1.0 - SCORE_RESOLUTION)
+
+
 def check_window_columns(frame: pd.DataFrame, spec: FeatureSpec, score_column: str | None) -> None:
     """Raises naming every feature (and the score) missing from `frame`."""
     wanted = [*spec.features, *([score_column] if score_column else [])]
@@ -167,7 +179,7 @@ def build_reference_profile(
     }
     score = None
     if score_column is not None:
-        score = profile_numeric(frame[score_column].to_numpy(np.float64))
+        score = profile_numeric(score_values(frame[score_column].to_numpy(np.float64)))
     return ReferenceProfile(
         spec_hash=spec.definition_hash(),
         rows=len(frame),

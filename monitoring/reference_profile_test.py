@@ -5,10 +5,12 @@ import pandas as pd
 import pytest
 
 from features.spec import FeatureSpec
+from monitoring.drift_report import window_statistics
 from monitoring.drift_statistics import scaled_wasserstein
 from monitoring.reference_profile import (
     PROFILE_FORMAT,
     QUANTILE_POINTS,
+    SCORE_RESOLUTION,
     ReferenceProfile,
     build_reference_profile,
     profile_numeric,
@@ -77,3 +79,17 @@ def test_the_quantile_grid_weighs_a_heavy_tail_as_the_data_does():
     quiet = scaled_wasserstein(same, np.asarray(x.quantiles), x.scale)
     assert quiet < 0.1
     assert scaled_wasserstein(cents, np.asarray(x.quantiles), x.scale) > 4 * quiet
+
+
+def test_scores_below_the_resolution_are_one_value_to_the_drift_statistics():
+    rng = np.random.default_rng(4)
+    frame = _frame()
+    reference = frame.assign(score=10.0 ** rng.uniform(-12, -8, len(frame)))
+    profile = build_reference_profile(reference, SPEC)
+    assert profile.score.bin_edges == (SCORE_RESOLUTION,) and min(profile.score.quantiles) == SCORE_RESOLUTION
+    deeper = reference.assign(score=10.0 ** rng.uniform(-20, -10, len(frame)))
+    (score,) = [row for row in window_statistics(profile, deeper, SPEC) if row[0] == "score"]
+    assert score[2]["psi"] < 1e-6, "scores further below the resolution are the same score"
+    risky = reference.assign(score=np.where(rng.random(len(frame)) < 0.3, 0.5, reference["score"]))
+    (score,) = [row for row in window_statistics(profile, risky, SPEC) if row[0] == "score"]
+    assert score[2]["psi"] > 0.5, "a shift above the resolution still shows"

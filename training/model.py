@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from features.spec import FeatureSpec
+from training.calibration import Calibration, fit_platt
 from training.config import ModelConfig
 
 
@@ -48,7 +49,8 @@ class TabularNet(nn.Module):
     The model contract (`features/model_contract.py`): without categorical features there is no categorical input.
 
     Raw numeric inputs are standardised by buffers fitted on training data; `logit_offset`
-    (-log pos_weight) undoes the class weighting of the loss so that scores are probabilities.
+    (-log pos_weight) undoes the class weighting of the loss so that scores are probabilities, and `calibrate`
+    refits it with `logit_scale` on held-out rows (Platt scaling, training/calibration.py).
     """
 
     def __init__(self, architecture: Architecture) -> None:
@@ -57,6 +59,7 @@ class TabularNet(nn.Module):
         self.register_buffer("numeric_mean", torch.zeros(architecture.n_numeric))
         self.register_buffer("numeric_std", torch.ones(architecture.n_numeric))
         self.register_buffer("logit_offset", torch.zeros(1))
+        self.register_buffer("logit_scale", torch.ones(1))
         self.embeddings = nn.ModuleList(
             nn.Embedding(cardinality, min(architecture.embedding_dim, cardinality))
             for cardinality in architecture.cardinalities
@@ -91,7 +94,25 @@ class TabularNet(nn.Module):
         return self.mlp(torch.cat(parts, dim=1))
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor | None = None) -> torch.Tensor:
-        return tail_exact_sigmoid(self.logits(numeric, categorical).float() + self.logit_offset)
+        return tail_exact_sigmoid(self.logit_scale * self.logits(numeric, categorical).float() + self.logit_offset)
+
+    @torch.no_grad()
+    def calibrate(self, numeric: np.ndarray, categorical: np.ndarray, labels: np.ndarray) -> Calibration | None:
+        """Platt-scales the scores on held-out rows (raw inputs as in the contract); None (unchanged) when either
+        class has too few rows there."""
+        was_training = self.training
+        self.eval()
+        logits = self.logits(
+            torch.from_numpy(np.ascontiguousarray(numeric, dtype=np.float32)),
+            torch.from_numpy(np.ascontiguousarray(categorical, dtype=np.int64)),
+        )
+        self.train(was_training)
+        start = Calibration(scale=float(self.logit_scale), offset=float(self.logit_offset))
+        fitted = fit_platt(logits.float().reshape(-1).numpy(), labels, start)
+        if fitted is not None:
+            self.logit_scale.fill_(fitted.scale)
+            self.logit_offset.fill_(fitted.offset)
+        return fitted
 
 
 def tail_exact_sigmoid(logits: torch.Tensor) -> torch.Tensor:
@@ -120,5 +141,7 @@ def load_model(path) -> TabularNet:
     """The TabularNet save_model wrote, in eval mode on CPU."""
     saved = torch.load(path, map_location="cpu", weights_only=True)
     net = TabularNet(Architecture.from_dict(saved["architecture"]))
-    net.load_state_dict(saved["state_dict"])
+    state = dict(saved["state_dict"])
+    state.setdefault("logit_scale", torch.ones(1))  # saved before Platt scaling: the identity
+    net.load_state_dict(state)
     return net.eval()

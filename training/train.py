@@ -183,6 +183,8 @@ def train(
     if history.best_state is not None:
         net.load_state_dict(history.best_state)
     net = net.cpu().float().eval()
+    calibration = net.calibrate(data.validation.numeric, data.validation.categorical, data.validation.labels)
+    log.info("Platt scaling on the validation split: %s", calibration or "skipped (too few rows of a class)")
     result = TrainingResult(
         output_dir=str(output_dir),
         config_name=config.name,
