@@ -62,6 +62,11 @@ class LiveStream:
     """UTC midnight of the history's first day."""
     first_day: int = _DEFAULTS.days
     """Generator day the stream starts with (the history's day count continues it)."""
+    resume_after: str | None = None
+    """ISO time of the last transaction an earlier stream sent on `first_day` (its `last_event_time`): this stream
+    starts right after it, so a stream stopped mid-day and started again (another scenario, say) neither skips the
+    rest of the day (whose missing payments would drop every card's 24-hour counts, a drift every model sees) nor
+    sends a payment twice; chargebacks that stream already sent are not sent again."""
     label_delay_compression: float = 1.0
     """Chargeback delays are divided by this (1440 turns the 14-day mean into 14 simulated minutes)."""
     drain_labels: bool = False
@@ -137,7 +142,10 @@ class LiveStreamCounts:
     last_event_time: str | None = None
     """Simulated time of the last transaction sent: the simulated clock."""
     next_day: int = 0
-    """First generator day not touched: pass it as `first_day` to continue in a later stream."""
+    """First generator day not touched."""
+    resume_day: int = 0
+    """Day of the last transaction sent: pass it as `first_day`, and `last_event_time` as `resume_after`, to continue
+    exactly where this stream stopped."""
     seconds: float = 0.0
     """Wall-clock seconds so far."""
     failed_sends: list[str] = field(default_factory=list)
@@ -155,6 +163,13 @@ class LiveStreamCounts:
 
 def _iso(micros: int) -> str:
     return (_EPOCH + timedelta(microseconds=int(micros))).isoformat()
+
+
+def _micros(iso: str) -> int:
+    """Microseconds since the epoch of an ISO 8601 time (naive means UTC): the inverse of _iso."""
+    moment = datetime.fromisoformat(iso)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 class _Due:
@@ -222,7 +237,10 @@ def run_live_stream(
     for topic in (stream.transactions_topic, stream.labels_topic):
         ensure_topic(stream.bootstrap_servers, topic, stream.partitions)
     producer = KafkaProducer(bootstrap_servers=stream.bootstrap_servers, acks="all", linger_ms=5, batch_size=256 * 1024)
-    counts = LiveStreamCounts(next_day=stream.first_day)
+    counts = LiveStreamCounts(
+        next_day=stream.first_day, resume_day=stream.first_day, last_event_time=stream.resume_after
+    )
+    resume = _micros(stream.resume_after) if stream.resume_after else None
     due = _Due()
     chunk = max(1, min(5_000, round(stream.rate / 20))) if stream.rate else 5_000
     day, table, fraud, row = stream.first_day - 1, None, None, 0
@@ -255,6 +273,10 @@ def run_live_stream(
                 generated = generate_day(config, population, day)
                 table, fraud, row = generated.transactions, generated.is_fraud, 0
                 due.add(generated.labels, table, day)
+                if resume is not None and day == stream.first_day:
+                    times = table["event_time"].cast(pa.int64()).to_numpy()
+                    row = int(np.searchsorted(times, resume, side="right"))  # sent by the stream that stopped there
+                    due.pop_until(resume)  # that stream sent every chargeback due by then
                 counts.next_day = day + 1
                 continue
             n = min(chunk, stream.total - counts.transactions, table.num_rows - row)
@@ -272,6 +294,7 @@ def run_live_stream(
             counts.frauds += int(fraud[row : row + n].sum())
             counts.transactions += n
             row += n
+            counts.resume_day = day
             send_labels(due.pop_until(clock))
             if stream.rate:
                 ahead = counts.transactions / stream.rate - (time.monotonic() - started)
@@ -425,6 +448,11 @@ def parser() -> argparse.ArgumentParser:
         default=_DEFAULTS.days,
         help="generator day to start with: the history's number of days (default %(default)s)",
     )
+    cli.add_argument(
+        "--resume-after",
+        metavar="TIME",
+        help="ISO time of the last transaction an earlier stream sent on --first-day: continue right after it",
+    )
     cli.add_argument("--transactions-topic", metavar="TOPIC", default="transactions", help="default %(default)s")
     cli.add_argument("--labels-topic", metavar="TOPIC", default="chargebacks", help="default %(default)s")
     cli.add_argument(
@@ -468,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
             n_merchants=args.merchants,
             start=datetime.fromisoformat(args.start).replace(tzinfo=UTC),
             first_day=args.first_day,
+            resume_after=args.resume_after,
             label_delay_compression=args.label_delay_compression,
             drain_labels=args.drain_labels,
             transactions_topic=args.transactions_topic,

@@ -155,7 +155,8 @@ class TrafficStream:
     def __init__(self, stack: Stack, cards: int, days: int, seed: int, rate: float) -> None:
         self.stack, self.cards, self.seed, self.rate = stack, cards, seed, rate
         self.state_file = stack.state_dir / "stream_state.json"
-        self.first_day = json.loads(self.state_file.read_text())["next_day"] if self.state_file.exists() else days
+        state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {"next_day": days}
+        self.first_day, self.resume_after = state["next_day"], state.get("resume_after")
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.counts = None
@@ -175,6 +176,7 @@ class TrafficStream:
             n_cards=self.cards,
             n_merchants=merchants_for(self.cards),
             first_day=self.first_day,
+            resume_after=self.resume_after,
             label_delay_compression=1440,
             scenario_knobs=knobs,
             score_url=self.stack.server_url if score else None,
@@ -184,8 +186,8 @@ class TrafficStream:
         )
 
     def _continue_after(self, counts) -> None:
-        self.first_day = counts.next_day
-        self.state_file.write_text(json.dumps({"next_day": counts.next_day}))
+        self.first_day, self.resume_after = counts.resume_day, counts.last_event_time
+        self.state_file.write_text(json.dumps({"next_day": self.first_day, "resume_after": self.resume_after}))
 
     def run(self, seconds: float, scenario: str = "normal", knobs: dict | None = None, score: bool = False):
         """Streams for `seconds` in this thread and returns the counts."""

@@ -144,3 +144,38 @@ def test_the_command_streams_prints_progress_and_a_summary(kafka_service):
     assert helped.returncode == 0 and "concept_drift" in helped.stdout and "--label-delay-compression" in helped.stdout
     wrong = subprocess.run(command + ["--scenario", "typo"], capture_output=True, text=True, env=env, timeout=60)
     assert wrong.returncode == 2 and "invalid choice: 'typo'" in wrong.stderr
+
+
+def test_a_stream_stopped_mid_day_resumes_where_it_stopped(kafka_service):
+    """Two streams, the second resumed from the first's counts, send what one uninterrupted stream sends."""
+
+    def stream(name: str, transactions: int, **resume) -> LiveStream:
+        return LiveStream(
+            kafka_service.bootstrap_servers,
+            rate=None,
+            transactions=transactions,
+            transactions_topic=f"resume-{name}-transactions",
+            labels_topic=f"resume-{name}-chargebacks",
+            first_day=resume.pop("first_day", 5),
+            label_delay_compression=48,
+            **resume,
+            **WORLD,
+        )
+
+    def sent(name: str) -> tuple[list, list]:
+        bootstrap = kafka_service.bootstrap_servers
+        transactions = [
+            json.loads(m.value)["transaction_id"] for m in _read_topic(bootstrap, f"resume-{name}-transactions")
+        ]
+        labels = [json.loads(m.value) for m in _read_topic(bootstrap, f"resume-{name}-chargebacks")]
+        return sorted(transactions), sorted((label["transaction_id"], label["label_time"]) for label in labels)
+
+    first = run_live_stream(stream("parts", 1_500))
+    assert first.resume_day == 5 and first.next_day == 6, "stopped within day 5"
+    second = run_live_stream(stream("parts", 2_000, first_day=first.resume_day, resume_after=first.last_event_time))
+    run_live_stream(stream("whole", 3_500))
+    parts, whole = sent("parts"), sent("whole")
+    assert len(set(parts[0])) == len(parts[0]) == 3_500, "no payment sent twice"
+    assert parts[0] == whole[0], "none skipped: the rest of day 5, then day 6"
+    assert parts[1] == whole[1], "every chargeback once, when due, as one stream sends them"
+    assert second.first_event_time > first.last_event_time
