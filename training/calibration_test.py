@@ -7,6 +7,7 @@ from training.calibration import MIN_CLASS_ROWS, Calibration, fit_platt
 from training.config import ModelConfig
 from training.metrics import expected_calibration_error
 from training.model import build_model, load_model, save_model
+from training.scoring import calibrate
 from training.synthetic import synthetic_spec
 
 IDENTITY = Calibration(scale=1.0, offset=0.0)
@@ -45,7 +46,7 @@ def test_a_calibrated_net_is_calibrated_ranks_as_before_and_survives_save_and_lo
             return model(torch.from_numpy(numeric), torch.from_numpy(categorical)).reshape(-1).numpy()
 
     before = scores(net)
-    assert net.calibrate(numeric, categorical, labels) is not None
+    assert calibrate(net, numeric, categorical, labels) is not None
     after = scores(net)
     assert expected_calibration_error(labels, after) < expected_calibration_error(labels, before) / 3
     assert (np.diff(after[np.argsort(before)]) >= -1e-6).all(), "the ranking is unchanged (up to float32 rounding)"

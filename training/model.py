@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from features.spec import FeatureSpec
-from training.calibration import Calibration, fit_platt
+from training.calibration import Calibration
 from training.config import ModelConfig
 
 
@@ -49,8 +49,8 @@ class TabularNet(nn.Module):
     The model contract (`features/model_contract.py`): without categorical features there is no categorical input.
 
     Raw numeric inputs are standardised by buffers fitted on training data; `logit_offset`
-    (-log pos_weight) undoes the class weighting of the loss so that scores are probabilities, and `calibrate`
-    refits it with `logit_scale` on held-out rows (Platt scaling, training/calibration.py).
+    (-log pos_weight) undoes the class weighting of the loss so that scores are probabilities, and training refits it
+    with `logit_scale` on held-out rows (`set_calibration`; Platt scaling, training/calibration.py).
     """
 
     def __init__(self, architecture: Architecture) -> None:
@@ -96,23 +96,15 @@ class TabularNet(nn.Module):
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor | None = None) -> torch.Tensor:
         return tail_exact_sigmoid(self.logit_scale * self.logits(numeric, categorical).float() + self.logit_offset)
 
+    @property
+    def calibration(self) -> Calibration:
+        """score = sigmoid(scale * logit + offset): the numbers the forward pass applies to the raw logit."""
+        return Calibration(scale=float(self.logit_scale), offset=float(self.logit_offset))
+
     @torch.no_grad()
-    def calibrate(self, numeric: np.ndarray, categorical: np.ndarray, labels: np.ndarray) -> Calibration | None:
-        """Platt-scales the scores on held-out rows (raw inputs as in the contract); None (unchanged) when either
-        class has too few rows there."""
-        was_training = self.training
-        self.eval()
-        logits = self.logits(
-            torch.from_numpy(np.ascontiguousarray(numeric, dtype=np.float32)),
-            torch.from_numpy(np.ascontiguousarray(categorical, dtype=np.int64)),
-        )
-        self.train(was_training)
-        start = Calibration(scale=float(self.logit_scale), offset=float(self.logit_offset))
-        fitted = fit_platt(logits.float().reshape(-1).numpy(), labels, start)
-        if fitted is not None:
-            self.logit_scale.fill_(fitted.scale)
-            self.logit_offset.fill_(fitted.offset)
-        return fitted
+    def set_calibration(self, calibration: Calibration) -> None:
+        self.logit_scale.fill_(calibration.scale)
+        self.logit_offset.fill_(calibration.offset)
 
 
 def tail_exact_sigmoid(logits: torch.Tensor) -> torch.Tensor:

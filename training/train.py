@@ -27,7 +27,7 @@ from training.learning_curve import plot_learning_curve
 from training.lightning_module import ScoringModule
 from training.metrics import binary_metrics
 from training.model import TabularNet, build_model, load_model, save_model
-from training.scoring import score_split
+from training.scoring import calibrate, score_split
 from training.spec_files import SPEC_FILE_NAME, resolve_spec, write_spec
 
 MODEL_FILE = "model.pt"
@@ -183,7 +183,7 @@ def train(
     if history.best_state is not None:
         net.load_state_dict(history.best_state)
     net = net.cpu().float().eval()
-    calibration = net.calibrate(data.validation.numeric, data.validation.categorical, data.validation.labels)
+    calibration = calibrate(net, data.validation.numeric, data.validation.categorical, data.validation.labels)
     log.info("Platt scaling on the validation split: %s", calibration or "skipped (too few rows of a class)")
     result = TrainingResult(
         output_dir=str(output_dir),
