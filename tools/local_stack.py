@@ -590,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(state_dir, ports)
     env = stack.environment(args.training_config, args.sensor_interval)
     started = time.monotonic()
-    summary: dict = {}
+    summary: dict = {"load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
     try:
         step("starting Kafka, MLflow, Prometheus and the inference server")
         stack.records = up(state_dir, [*SERVICES, "server"], ports)

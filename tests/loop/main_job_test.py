@@ -21,7 +21,16 @@ import pytest
 from mlflow import MlflowClient
 
 from dataplane.lake_stages import history_days
-from tools.local_stack import MODELS, PRIMARY, REGISTERED_MODEL, REPO_ROOT, Stack, runs_table, served_version
+from tools.local_stack import (
+    MODELS,
+    PRIMARY,
+    REGISTERED_MODEL,
+    REPO_ROOT,
+    RETRAINING_TRIGGERS,
+    Stack,
+    runs_table,
+    served_version,
+)
 from tools.services.cli import down
 from tools.services.process import ServiceRecord
 
@@ -74,7 +83,7 @@ def test_a_drift_in_one_segment_retrains_and_redeploys_only_that_segments_model(
     assert len(declared) >= 5 and any(m.segment for m in MODELS), "the example declares segments and a second task"
     assert any(m.spec != PRIMARY.spec for m in MODELS), "a second task with features of its own"
     # retraining runs: requested by a sensor (drift, or labeled quality) for one model, tagged with it
-    drift_runs = [r for r in summary["runs"] if r["model"] and r["trigger"] in {"drift sensor", "performance sensor"}]
+    drift_runs = [r for r in summary["runs"] if r["model"] and r["trigger"] in RETRAINING_TRIGGERS]
     assert [r["model"] for r in drift_runs] == [DRIFTED], f"one run, for the drifted segment only: {drift_runs}"
     assert summary["retrained_models"] == [DRIFTED]
     (run,) = drift_runs
