@@ -98,10 +98,16 @@ class DynamicBatcher:
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
         self._worker: asyncio.Task | None = None
+        self._running = False
 
     @property
     def queued_rows(self) -> int:
         return self._queued_rows
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no batch running: stopping it now fails no request."""
+        return not self._queue and not self._running
 
     def start(self) -> None:
         """Starts the worker task on the running loop."""
@@ -189,6 +195,7 @@ class DynamicBatcher:
                 merged = {name: np.concatenate([p.inputs[name] for p in batch]) for name in batch[0].inputs}
             started = time.perf_counter()
             rows = sum(p.rows for p in batch)
+            self._running = True
             try:
                 if rows <= self.config.inline_max_rows:
                     outputs, version = self._run_batch(merged)
@@ -199,6 +206,8 @@ class DynamicBatcher:
                     if not pending.future.done():
                         pending.future.set_exception(exc)
                 continue
+            finally:
+                self._running = False
             self._observer.batch_ran(rows, len(batch), time.perf_counter() - started)
             offset = 0
             for pending in batch:

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from serving import model_repository
+from serving.deployment_plan import Deployment, write_deployment
 from serving.hot_reload import ModelHost
 from serving.loaded_model import synthetic_inputs
 from serving.model_config import TensorSpec, contract_config
@@ -108,3 +109,43 @@ def test_a_pinned_version_serves_and_a_pin_to_an_older_one_rolls_back(tmp_path):
     assert host.poll() is None and host.current.version == 1, "a newer folder does not win over the pin"
     model_repository.pin_version(root, "scorer", 3)
     assert host.poll().loaded and host.current.version == 3
+
+
+def test_a_deployment_loads_every_version_it_names_and_switches_in_one_step(tmp_path):
+    root = tmp_path / "repo"
+    for version in (1, 2, 3):
+        add_version(root, version)
+    host = ModelHost(root, "scorer")
+    write_deployment(root, "scorer", Deployment({1: 95, 2: 5}, shadow=(3,), sequence=1))
+    event = host.poll()
+    assert event.loaded and event.version == 1, "the primary is the version with the most traffic"
+    assert sorted(host.routing.models) == [1, 2, 3] and host.current.version == 1
+    write_deployment(root, "scorer", Deployment({2: 100}, sequence=2))
+    assert host.poll().loaded and sorted(host.routing.models) == [2], "versions the deployment dropped are released"
+
+
+def test_a_deployment_with_a_refused_or_missing_version_changes_nothing(tmp_path):
+    root = tmp_path / "repo"
+    add_version(root, 1)
+    add_version(root, 2, model=linear_unbounded_model(CONFIG))
+    host = ModelHost(root, "scorer")
+    write_deployment(root, "scorer", Deployment({1: 100}, sequence=1))
+    host.poll()
+    write_deployment(root, "scorer", Deployment({1: 75, 2: 25}, sequence=2))
+    event = host.poll()
+    assert not event.loaded and "outside the allowed" in event.reason
+    assert host.routing.deployment.sequence == 1 and sorted(host.routing.models) == [1], "never half-applied"
+    assert host.refused_deployment[0] == 2 and "version 2" in host.refused_deployment[1]
+    assert host.poll() is None, "not retried while the refused version's files are unchanged"
+    write_deployment(root, "scorer", Deployment({1: 50, 9: 50}, sequence=3))
+    assert not host.poll().loaded and host.routing.deployment.sequence == 1, "a version that does not exist"
+
+
+def test_a_malformed_deployment_file_keeps_what_serves(tmp_path):
+    root = tmp_path / "repo"
+    add_version(root, 1)
+    host = ModelHost(root, "scorer")
+    host.poll()
+    (root / "scorer" / "deployment.json").write_text('{"weights": {"1": 60, "2": 30}}')
+    assert host.poll() is None and host.current.version == 1
+    assert "weights must sum to 100, got 90" in host.refused_deployment[1]

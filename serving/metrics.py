@@ -19,6 +19,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+ROLLOUT_LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
+DIFFERENCE_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5)
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -133,7 +135,58 @@ class ServingMetrics:
             multiprocess_mode="livesum",
             registry=registry,
         )
+        self.rollout_requests = Counter(
+            "flywheel_rollout_requests",
+            "While a model serves more than one version: requests each version scored, by role (served: its answer "
+            "was returned; shadow: mirrored, not returned), deployment sequence and outcome (ok, error: the run "
+            "failed, invalid: NaN or a score outside the contract's range, dropped: the shadow queue was full).",
+            ["model", "version", "role", "sequence", "outcome"],
+            registry=registry,
+        )
+        self.rollout_latency = Histogram(
+            "flywheel_rollout_model_seconds",
+            "While a model serves more than one version: time from queueing a request on a version to its scores "
+            "(batching wait and model run), by version, role and deployment sequence.",
+            ["model", "version", "role", "sequence"],
+            buckets=ROLLOUT_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.score_difference = Histogram(
+            "flywheel_rollout_score_difference",
+            "|shadow score - served score| on the same request rows, by shadow version and deployment sequence.",
+            ["model", "version", "sequence"],
+            buckets=DIFFERENCE_BUCKETS,
+            registry=registry,
+        )
+        self.rollout_fallbacks = Counter(
+            "flywheel_rollout_fallbacks",
+            "Canary answers that failed or were invalid and were answered by the primary version instead.",
+            ["model", "version"],
+            registry=registry,
+        )
+        self.rollout_weight = Gauge(
+            "flywheel_rollout_weight_percent",
+            "Percent of a model's traffic each version answers (shadow versions: 0, see flywheel_rollout_shadow).",
+            ["model", "version"],
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self.rollout_shadow = Gauge(
+            "flywheel_rollout_shadow",
+            "1 while a version shadows the model's traffic.",
+            ["model", "version"],
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self.rollbacks = Gauge(
+            "flywheel_rollout_rollbacks",
+            "Automatic rollbacks recorded in the model's deployment so far (only grows; alert on a change).",
+            ["model"],
+            multiprocess_mode="max",
+            registry=registry,
+        )
         self._request_children: dict[tuple, tuple] = {}
+        self._rollout_children: dict[tuple, tuple] = {}
 
     def request(self, model: str, version: str, endpoint: str, status: int, seconds: float) -> None:
         """Counts one answered request and observes its latency."""
@@ -147,6 +200,37 @@ class ServingMetrics:
             self._request_children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def rollout_outcome(
+        self, model: str, version: int, role: str, sequence: int, outcome: str, seconds: float | None
+    ) -> None:
+        """Counts one request a version scored during a rollout and, if it ran, observes its latency."""
+        key = (model, version, role, sequence, outcome)
+        children = self._rollout_children.get(key)
+        if children is None:
+            labels = (model, str(version), role, str(sequence))
+            children = (self.rollout_requests.labels(*labels, outcome), self.rollout_latency.labels(*labels))
+            self._rollout_children[key] = children
+        children[0].inc()
+        if seconds is not None:
+            children[1].observe(seconds)
+
+    def observe_difference(self, model: str, version: int, sequence: int, differences: np.ndarray) -> None:
+        child = self.score_difference.labels(model, str(version), str(sequence))
+        for value in np.asarray(differences, dtype=np.float64).reshape(-1).tolist():
+            child.observe(value)
+
+    def deployment_applied(self, model: str, deployment, previous) -> None:
+        """Weights, shadows and the rollback count of the deployment a worker now serves."""
+        if previous is not None:
+            for version in previous.versions:
+                self.rollout_weight.labels(model, str(version)).set(0)
+                self.rollout_shadow.labels(model, str(version)).set(0)
+        for version, weight in deployment.weights.items():
+            self.rollout_weight.labels(model, str(version)).set(weight)
+        for version in deployment.shadow:
+            self.rollout_shadow.labels(model, str(version)).set(1)
+        self.rollbacks.labels(model).set(deployment.rollbacks)
 
     def observe_scores(self, model: str, scores: np.ndarray) -> None:
         child = self.scores.labels(model)

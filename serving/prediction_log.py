@@ -53,6 +53,8 @@ class PredictionBatch:
     """Scores, one per row."""
     time: float = field(default_factory=time.time)
     """Unix time the response was ready."""
+    shadow: bool = False
+    """True for a shadow version's scores of a mirrored request: logged and measured, never returned."""
 
     def records(self) -> list[dict]:
         """One JSON-ready dict per row."""
@@ -70,6 +72,7 @@ class PredictionBatch:
                     "features": {name: values[i] for name, values in columns.items()},
                     "score": score,
                     "time": self.time,
+                    **({"shadow": True} if self.shadow else {}),
                 }
             )
         return rows

@@ -30,9 +30,9 @@ import numpy as np
 from features.spec import FeatureSpec
 from serving import model_repository
 from serving.dynamic_batcher import BatcherConfig, DynamicBatcher, QueueFullError, QueueTimeoutError
-from serving.hot_reload import ModelHost, ReloadEvent, watch
+from serving.hot_reload import ModelHost, ReloadEvent, Routing, watch
 from serving.http_protocol import HttpLimits, HttpProtocol, HttpRequest, HttpResponse, reuse_port_socket
-from serving.loaded_model import LoadCheck
+from serving.loaded_model import LoadCheck, LoadedModel
 from serving.metrics import CONTENT_TYPE, ServingMetrics
 from serving.model_config import PLATFORM_ONNX
 from serving.oip_codec import (
@@ -93,6 +93,9 @@ class ServerConfig:
     """Batches of at most this many rows run on the event loop instead of the batcher thread (0: always the thread)."""
     max_body_bytes: int = 4 * 1024 * 1024
     """Larger request bodies are answered 413."""
+    max_shadow_in_flight: int = 256
+    """Mirrored requests a worker lets wait for shadow versions at once; beyond it they are dropped (and counted), so
+    a slow shadow can never hold the served traffic's memory or queue."""
     kafka_bootstrap_servers: str | None = None
     """Kafka for the prediction log; None disables the log."""
     prediction_topic: str = "predictions"
@@ -125,15 +128,42 @@ class ServerConfig:
 
 @dataclass
 class ServedModel:
-    """One model being served: its host (current version) and its batcher."""
+    """One model being served: its host (the deployment and its loaded versions) and a batcher per loaded version."""
 
     host: ModelHost
-    batcher: DynamicBatcher
+    batcher_config: BatcherConfig
+    observer: object
     feature_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     spec: FeatureSpec | None = None
     """The model's FeatureSpec (its serving.json, else the server's --feature-spec)."""
     segment: dict | None = None
     """For a partitioned model: {"parent", "column", "values"}, the slice of the parent's requests it takes."""
+
+    batchers: dict[int, tuple[LoadedModel, DynamicBatcher]] = field(default_factory=dict)
+    """By id() of the loaded version: its batcher (a version's requests run on that version, also mid-switch)."""
+
+    def batcher(self, model: LoadedModel) -> DynamicBatcher:
+        """The loaded version's batcher, started on first use (on the event loop)."""
+        entry = self.batchers.get(id(model))
+        if entry is None:
+            entry = (model, DynamicBatcher(model.run, self.batcher_config, self.observer))
+            entry[1].start()
+            self.batchers[id(model)] = entry
+        return entry[1]
+
+    async def retire_batchers(self) -> None:
+        """Stops the batchers of versions the deployment no longer names, once nothing waits on them."""
+        routing = self.host.routing
+        serving = {id(m) for m in routing.models.values()} if routing is not None else set()
+        for key, (_, batcher) in list(self.batchers.items()):
+            if key not in serving and batcher.idle:
+                del self.batchers[key]
+                await batcher.stop()
+
+    async def stop(self) -> None:
+        for _, batcher in list(self.batchers.values()):
+            await batcher.stop()
+        self.batchers.clear()
 
     def takes(self, transaction: Mapping) -> bool:
         """Whether this segment model takes `transaction` (it has a version loaded and the value is its own)."""
@@ -161,14 +191,17 @@ class InferenceServer:
         """Models named on the command line that the repository does not hold yet."""
         self._segments: dict[str, list[ServedModel]] = {}
         """Served segment models by the serving name of their parent."""
+        self._shadow_tasks: set[asyncio.Task] = set()
 
     # lifecycle
-    def _on_reload(self, event: ReloadEvent, previous: list) -> None:
+    def _on_reload(self, event: ReloadEvent, previous: list, host: list) -> None:
         self.metrics.reloads.labels(event.model, str(event.version), "loaded" if event.loaded else "refused").inc()
         if event.loaded:
             self.metrics.version_switched(event.model, previous[0], event.version)
             self.metrics.model_memory.labels(event.model).set(event.memory_bytes)
-            previous[0] = event.version
+            deployment = host[0].routing.deployment
+            self.metrics.deployment_applied(event.model, deployment, previous[1])
+            previous[:] = [event.version, deployment]
 
     async def start(self) -> None:
         """Loads every model (a model that fails to load is served as not ready) and starts the background tasks.
@@ -207,22 +240,24 @@ class InferenceServer:
     async def _attach(self, name: str, hosts: list[ModelHost]) -> None:
         """Loads the model's newest good version and starts its batcher; `hosts` is the reload watcher's list."""
         repository = self.config.repository
-        previous: list = [None]
+        previous: list = [None, None]
+        holder: list = []
         host = ModelHost(
             repository,
             name,
             check=LoadCheck(),
             threads=self.config.ort_threads,
-            on_event=lambda event, previous=previous: self._on_reload(event, previous),
+            on_event=lambda event, previous=previous, holder=holder: self._on_reload(event, previous, holder),
         )
+        holder.append(host)
         await asyncio.get_running_loop().run_in_executor(None, host.poll)
         config = model_repository.read_config(repository, name)
-        batcher = DynamicBatcher(host.run, self.config.batcher_config(config), self.metrics.batch_observer(name))
-        batcher.start()
+        batching = self.config.batcher_config(config)
         metadata = model_repository.read_serving_metadata(repository, name)
         spec = FeatureSpec.from_dict(metadata["feature_spec"]) if "feature_spec" in metadata else self.spec
         names_by_input = input_feature_names(spec, config) if spec else {}
-        self.models[name] = ServedModel(host, batcher, names_by_input, spec, metadata.get("segment"))
+        observer = self.metrics.batch_observer(name)
+        self.models[name] = ServedModel(host, batching, observer, names_by_input, spec, metadata.get("segment"))
         hosts.append(host)
         self._index_segments()
 
@@ -268,6 +303,8 @@ class InferenceServer:
             if not self.config.models:
                 for name in sorted(set(self.models) - published):
                     await self._detach(name, hosts)
+            for served in list(self.models.values()):
+                await served.retire_batchers()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.config.reload_interval_s)
 
@@ -277,7 +314,7 @@ class InferenceServer:
         self._index_segments()
         if served.host in hosts:
             hosts.remove(served.host)
-        await served.batcher.stop()
+        await served.stop()
         self.metrics.model_memory.labels(name).set(0)
         if served.host.current is not None:
             self.metrics.version_workers.labels(name, str(served.host.current.version)).set(0)
@@ -286,8 +323,8 @@ class InferenceServer:
     async def stop(self) -> None:
         self._stop.set()
         for model in self.models.values():
-            await model.batcher.stop()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+            await model.stop()
+        await asyncio.gather(*self._tasks, *self._shadow_tasks, return_exceptions=True)
         if self.prediction_log is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.prediction_log.close)
 
@@ -320,9 +357,9 @@ class InferenceServer:
         served = self.models.get(name)
         if served is None:
             raise RequestError(404, f"model '{name}' is not served here; served models: {sorted(self.models)}")
-        current = served.host.current
-        if version is not None and (current is None or version != str(current.version)):
-            loaded = current.version if current else None
+        routing = served.host.routing
+        loaded = sorted(routing.models) if routing is not None else []
+        if version is not None and (not version.isdigit() or int(version) not in loaded):
             raise RequestError(404, f"version {version} of model '{name}' is not loaded (loaded: {loaded})")
         return served
 
@@ -341,21 +378,28 @@ class InferenceServer:
             version, rest = rest[1], rest[2:]
         if rest == ["infer"]:
             self._require(request, "POST")
-            return await self._infer(request, self._model(name, version))
+            return await self._infer(request, self._model(name, version), version)
         if rest == []:
             self._require(request, "GET")
-            served = self._model(name, version)
-            current = self._loaded(served)
-            return _json(200, model_metadata(current.config, current.version))
+            current = self._version(self._model(name, version), version)
+            metadata = model_metadata(current.config, current.version)
+            routing = self.models[name].host.routing
+            if version is None and routing is not None and len(routing.models) > 1:
+                metadata["deployment"] = {
+                    "weights": {str(v): w for v, w in routing.deployment.weights.items() if w > 0},
+                    "shadow": [str(v) for v in routing.deployment.shadow],
+                    "sequence": routing.deployment.sequence,
+                }
+            return _json(200, metadata)
         if rest == ["ready"]:
             self._require(request, "GET")
             served = self.models.get(name)
-            current = served.host.current if served else None
-            ready = current is not None and (version is None or version == str(current.version))
+            routing = served.host.routing if served else None
+            ready = routing is not None and (version is None or (version.isdigit() and int(version) in routing.models))
             return _json(200 if ready else 503, {"name": name, "ready": ready})
         if rest == ["config"]:
             self._require(request, "GET")
-            return _json(200, model_config_json(self._loaded(self._model(name, version)).config))
+            return _json(200, model_config_json(self._version(self._model(name, version), version).config))
         raise RequestError(404, f"no route for {request.path}")
 
     @staticmethod
@@ -365,20 +409,122 @@ class InferenceServer:
             raise RequestError(503, f"model '{served.host.name}' has no version loaded yet")
         return current
 
-    async def _run(self, served: ServedModel, inputs: dict[str, np.ndarray], rows: int):
+    def _version(self, served: ServedModel, version: str | None) -> LoadedModel:
+        """The loaded version named in the path, else the primary one."""
+        current = self._loaded(served)
+        routing = served.host.routing
+        return routing.models[int(version)] if version is not None and routing is not None else current
+
+    @staticmethod
+    def _pick(served: ServedModel, entity) -> tuple[Routing, LoadedModel]:
+        """The deployment a request sees (one read: the whole old or the whole new one) and the version that
+        answers it; 503 while nothing is loaded."""
+        routing = served.host.routing
+        if routing is None:
+            raise RequestError(503, f"model '{served.host.name}' has no version loaded yet")
+        deployment = routing.deployment
+        version = deployment.route(served.host.name, None if entity is None else str(entity))
+        return routing, routing.models[version]
+
+    def _valid(self, served: ServedModel, model: LoadedModel, outputs: dict[str, np.ndarray]) -> bool:
+        """Whether the first output holds finite scores inside the contract's range."""
+        scores = outputs[model.config.outputs[0].name]
+        if scores.dtype.kind != "f":
+            return True
+        if not np.isfinite(scores).all():
+            return False
+        bounds = served.host.check.output_range
+        return bounds is None or bool(scores.min() >= bounds[0] and scores.max() <= bounds[1])
+
+    async def _score(
+        self, served: ServedModel, routing: Routing, model: LoadedModel, inputs: dict[str, np.ndarray], rows: int
+    ):
+        """Runs a request on `model`; while the deployment holds several versions, measures each version and answers
+        a canary's failed or invalid result with the primary version's."""
+        deployment = routing.deployment
+        if len(deployment.versions) == 1:
+            return await self._run(served.batcher(model), inputs, rows)
+        loop = asyncio.get_running_loop()
+        name, sequence, primary = served.host.name, deployment.sequence, routing.primary
+        started = loop.time()
         try:
-            return await served.batcher.submit(inputs, rows)
+            outputs, version = await self._run(served.batcher(model), inputs, rows)
+        except (RequestError, _Overloaded):
+            raise
+        except Exception:
+            self.metrics.rollout_outcome(name, model.version, "served", sequence, "error", loop.time() - started)
+            if model is primary:
+                raise
+            outputs = None
+        else:
+            valid = self._valid(served, model, outputs)
+            outcome = "ok" if valid else "invalid"
+            self.metrics.rollout_outcome(name, model.version, "served", sequence, outcome, loop.time() - started)
+            if not valid and model is not primary:
+                outputs = None
+        if outputs is None:  # the canary failed this request: the primary version answers it
+            self.metrics.rollout_fallbacks.labels(name, str(model.version)).inc()
+            outputs, version = await self._run(served.batcher(primary), inputs, rows)
+        return outputs, version
+
+    def _mirror(self, served: ServedModel, routing: Routing, inputs, rows: int, served_scores, log_context) -> None:
+        """Scores a copy of the request on each shadow version in the background (bounded; never answered).
+        `log_context` is (request_id, transaction_ids, named features) for the prediction log."""
+        sequence = routing.deployment.sequence
+        for version in routing.deployment.shadow:
+            model = routing.models[version]
+            if len(self._shadow_tasks) >= self.config.max_shadow_in_flight:
+                self.metrics.rollout_outcome(served.host.name, version, "shadow", sequence, "dropped", None)
+                continue
+            task = asyncio.get_running_loop().create_task(
+                self._shadow(served, sequence, model, inputs, rows, served_scores, log_context)
+            )
+            self._shadow_tasks.add(task)
+            task.add_done_callback(self._shadow_tasks.discard)
+
+    async def _shadow(self, served, sequence, model: LoadedModel, inputs, rows, served_scores, log_context) -> None:
+        name = served.host.name
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            outputs, version = await served.batcher(model).submit(inputs, rows)
+        except (QueueFullError, QueueTimeoutError):
+            self.metrics.rollout_outcome(name, model.version, "shadow", sequence, "dropped", None)
+            return
+        except Exception:  # noqa: BLE001 - a failing shadow is evidence, never a served error
+            self.metrics.rollout_outcome(name, model.version, "shadow", sequence, "error", loop.time() - started)
+            return
+        valid = self._valid(served, model, outputs)
+        outcome = "ok" if valid else "invalid"
+        self.metrics.rollout_outcome(name, model.version, "shadow", sequence, outcome, loop.time() - started)
+        scores = outputs[model.config.outputs[0].name]
+        if valid:
+            self.metrics.observe_difference(name, version, sequence, np.abs(scores - served_scores))
+        if self.prediction_log is not None and log_context is not None:
+            request_id, transaction_ids, features = log_context
+            self.prediction_log.record(
+                PredictionBatch(request_id, transaction_ids, name, version, features, scores, shadow=True)
+            )
+
+    async def _run(self, batcher: DynamicBatcher, inputs: dict[str, np.ndarray], rows: int):
+        try:
+            return await batcher.submit(inputs, rows)
         except QueueFullError as exc:
             raise _Overloaded(str(exc)) from None
         except QueueTimeoutError as exc:
             raise _Overloaded(str(exc)) from None
 
-    async def _infer(self, request: HttpRequest, served: ServedModel) -> HttpResponse:
+    async def _infer(self, request: HttpRequest, served: ServedModel, version_path: str | None) -> HttpResponse:
         name = served.host.name
         current = self._loaded(served)
         try:
             infer = decode_infer_request(request.body, current.config)
-            outputs, version = await self._run(served, infer.inputs, infer.rows)
+            routing, model = self._pick(served, self._entity(served, infer))
+            if version_path is not None:  # an explicit version answers, whatever the deployment's weights
+                model = routing.models[int(version_path)]
+                outputs, version = await self._run(served.batcher(model), infer.inputs, infer.rows)
+            else:
+                outputs, version = await self._score(served, routing, model, infer.inputs, infer.rows)
         except RequestError as exc:
             self._count(request, name, current.version, "infer", exc.status)
             return HttpResponse(exc.status, encode_error(exc.message))
@@ -389,12 +535,25 @@ class InferenceServer:
         self._count(request, name, version, "infer", 200)
         first = outputs[current.config.outputs[0].name]
         self.metrics.observe_scores(name, first)
+        log_context = None
         if self.prediction_log is not None:
             features = self._named_features(served, infer.inputs)
             request_id = infer.id or self._id_prefix + str(next(self._ids))
             transaction_ids = infer.parameters.get("transaction_ids")
             self.prediction_log.record(PredictionBatch(request_id, transaction_ids, name, version, features, first))
+            log_context = (request_id, transaction_ids, features)
+        if routing.deployment.shadow and version_path is None:
+            self._mirror(served, routing, infer.inputs, infer.rows, first, log_context)
         return HttpResponse(200, body)
+
+    @staticmethod
+    def _entity(served: ServedModel, infer) -> str | None:
+        """What keeps an infer request on one version: the deployment's sticky key among the request's parameters,
+        else the request id (None: a random pick)."""
+        routing = served.host.routing
+        key = routing.deployment.sticky_key if routing is not None else None
+        value = infer.parameters.get(key) if key else None
+        return str(value) if value is not None else infer.id
 
     def _route_transaction(self, name: str, transaction: Mapping) -> ServedModel:
         """The model that scores a transaction sent to `name`: the segment model whose slice it falls in (while that
@@ -414,6 +573,7 @@ class InferenceServer:
         served = self._route_transaction(name, transaction)
         scored_by = served.host.name
         current = self._loaded(served)
+        routing, model = self._pick(served, self._transaction_entity(served, transaction))
         spec = served.spec
         if spec is None:
             raise RequestError(
@@ -421,8 +581,8 @@ class InferenceServer:
             )
         try:
             features = await compute_features(self.feature_function, transaction)
-            inputs = encode_features(spec, current.config, features)
-            outputs, version = await self._run(served, inputs, 1)
+            inputs = encode_features(spec, model.config, features)
+            outputs, version = await self._score(served, routing, model, inputs, 1)
         except RequestError as exc:
             self._count(request, scored_by, current.version, "score", exc.status)
             return HttpResponse(exc.status, encode_error(exc.message))
@@ -434,10 +594,14 @@ class InferenceServer:
         transaction_id = transaction.get(spec.entity_id)
         self._count(request, scored_by, version, "score", 200)
         self.metrics.observe_scores(scored_by, score)
+        log_context = None
         if self.prediction_log is not None:
             logged = {n: np.asarray([features[n]]) for n in spec.features}
             ids = [transaction_id] if transaction_id is not None else None
             self.prediction_log.record(PredictionBatch(request_id, ids, scored_by, version, logged, score))
+            log_context = (request_id, ids, logged)
+        if routing.deployment.shadow:
+            self._mirror(served, routing, inputs, 1, score, log_context)
         result = {
             "model_name": scored_by,
             "model_version": str(version),
@@ -447,6 +611,14 @@ class InferenceServer:
             "score": float(score.reshape(-1)[0]),
         }
         return _json(200, result)
+
+    @staticmethod
+    def _transaction_entity(served: ServedModel, transaction: Mapping):
+        routing = served.host.routing
+        key = routing.deployment.sticky_key if routing is not None else None
+        if key:
+            return transaction.get(key)
+        return transaction.get(served.spec.entity_id) if served.spec is not None else None
 
     def _named_features(self, served: ServedModel, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         features = {}
