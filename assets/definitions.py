@@ -21,6 +21,7 @@ from assets.data_assets import DATA_ASSETS, DATA_SENSORS, data_resources
 from assets.model_catalog import declared_models
 from assets.model_gate import model_resources
 from assets.model_stages import model_stages
+from assets.rollout import rollout_resources, rollout_sensor_for
 from assets.stack_environment import STACK
 from features.model_declaration import ModelDeclaration
 
@@ -42,6 +43,7 @@ def build_definitions(models: list[ModelDeclaration]) -> dg.Definitions:
             drift_sensor_for(models),
             *(sensor for stage in stages for sensor in stage.sensors),
             label_feedback_sensor_for(models),
+            rollout_sensor_for(models),
             automation_sensor,
         ],
         schedules=[stage.loop.fallback_schedule for stage in stages],
@@ -50,5 +52,6 @@ def build_definitions(models: list[ModelDeclaration]) -> dg.Definitions:
             **data_resources(STACK.path("lake"), STACK.kafka_bootstrap_servers),
             **model_resources(STACK.mlflow_tracking_uri),
             **loop_resources(STACK.state_dir),
+            **rollout_resources(STACK.server_url),
         },
     )

@@ -1,6 +1,9 @@
-"""`<model>_deployment` assets: the blessed engine switched into the served repository, live once the server says so.
+"""`<model>_deployment` assets: the blessed engine published to the served repository and its rollout started.
 
-`deployment_asset(declaration)` builds one per declared model (no torch or training imports here).
+A new champion first shadows the serving version, then takes the declared canary stages; the `rollout_sensor`
+(assets/rollout.py) moves it on from live evidence. A first deployment, an older version (a rollback) or a model
+declared with `RolloutDeclaration(stages=(100,))` switches at once. The asset is materialized once the server has
+loaded the version. `deployment_asset(declaration)` builds one per declared model (no torch or training imports).
 """
 
 import json
@@ -16,6 +19,8 @@ from pydantic import Field
 from assets.stack_environment import STACK
 from features.model_declaration import ModelDeclaration
 from serving import model_repository
+from serving.deployment_plan import read_deployment
+from serving.rollout_controller import RolloutStep, RolloutTarget, served_deployment, start_rollout, write
 
 DEFAULT_SERVED_REPOSITORY = STACK.path("serving", "models")
 
@@ -78,13 +83,30 @@ def wait_until_live(server_url: str, name: str, version: int, timeout_s: float, 
 
 
 def deploy(
-    build_repository: Path, served_repository: Path, name: str, version: int, config: DeploymentConfig
-) -> LiveModel:
-    """Publishes the version atomically (renamed into place), pins it as the one to serve, and waits until the
-    server serves it. The pin is what switches traffic, so deploying an older version (a rollback) works too."""
+    model: ModelDeclaration,
+    build_repository: Path,
+    served_repository: Path,
+    version: int,
+    config: DeploymentConfig,
+    divergence_limit: float | None = None,
+) -> tuple[LiveModel, RolloutStep]:
+    """Publishes the version atomically (renamed into place), starts its rollout (or switches at once), and waits
+    until the server has loaded it. A version the server refuses leaves the deployment as it was before."""
+    name = model.served_name
+    target = RolloutTarget(served_repository, build_repository, config.server_url)
+    before = served_deployment(served_repository, name)
+    if before is not None and read_deployment(served_repository, name) is None:
+        # a repository without a deployment file serves its newest folder: freeze what serves before one appears
+        write(target, name, before)
     model_repository.publish_version(build_repository, served_repository, name, version)
-    model_repository.pin_version(served_repository, name, version)
-    return wait_until_live(config.server_url, name, version, config.ready_timeout_seconds, config.consecutive_ready)
+    step = start_rollout(model, target, version, divergence_limit, time.time())
+    try:
+        live = wait_until_live(config.server_url, name, version, config.ready_timeout_seconds, config.consecutive_ready)
+    except TimeoutError:
+        if step.changed and before is not None:
+            write(target, name, before.next())
+        raise
+    return live, step
 
 
 def deployment_asset(model: ModelDeclaration) -> dg.AssetsDefinition:
@@ -93,15 +115,16 @@ def deployment_asset(model: ModelDeclaration) -> dg.AssetsDefinition:
     @dg.asset(name=deployment_key(model).path[-1], group_name=model.name, deps=[engine_key(model)], code_version="1")
     def deployment(context: dg.AssetExecutionContext, config: DeploymentConfig) -> dg.MaterializeResult:
         """The blessed engine moved into the served repository with an atomic switch; materialized once it is live."""
-        return deploy_latest_engine(context, engine_key(model), config)
+        return deploy_latest_engine(context, model, config)
 
     return deployment
 
 
 def deploy_latest_engine(
-    context: dg.AssetExecutionContext, engine: dg.AssetKey, config: DeploymentConfig
+    context: dg.AssetExecutionContext, model: ModelDeclaration, config: DeploymentConfig
 ) -> dg.MaterializeResult:
-    """Deploys the engine the latest materialization of `engine` built, and reports what went live."""
+    """Deploys the engine the latest materialization of the model's engine asset built, and reports the rollout."""
+    engine = engine_key(model)
     event = context.instance.get_latest_materialization_event(engine)
     if event is None or event.asset_materialization is None:
         raise dg.Failure(description=f"{engine.to_user_string()} has never been materialized: build the engine first")
@@ -114,17 +137,23 @@ def deploy_latest_engine(
         )
     build_repository = Path(str(metadata["repository"].value))
     served = Path(config.served_repository)
+    limit = metadata["divergence_limit"].value if "divergence_limit" in metadata else None
     try:
-        live = deploy(build_repository, served, name, version, config)
+        live, step = deploy(model, build_repository, served, version, config, limit)
     except TimeoutError as error:
         raise dg.Failure(description=str(error)) from error
-    context.log.info(
-        f"model '{name}' version {version} is live at {config.server_url} after {live.waited_seconds:.1f} s"
-    )
+    context.log.info(f"model {name!r} v{version} loaded at {config.server_url} after {live.waited_seconds:.1f} s")
+    context.log.info(step.describe())
+    deployment = step.deployment
     return dg.MaterializeResult(
         metadata={
             "live_model": name,
             "live_version": version,
+            "rollout": step.action,
+            "rollout_reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in step.reasons) or "-"),
+            "weights": dg.MetadataValue.json({str(v): w for v, w in deployment.weights.items() if w > 0})
+            if deployment is not None
+            else dg.MetadataValue.json({}),
             "server_url": dg.MetadataValue.url(config.server_url),
             "served_repository": dg.MetadataValue.path(str(served.resolve())),
             "switch_seconds": live.waited_seconds,

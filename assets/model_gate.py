@@ -11,10 +11,12 @@ from pydantic import Field
 from assets.mlflow_tracking import MlflowTracking
 from assets.model_training import locate_training_set, model_key, spec_of
 from features.model_declaration import GateDeclaration, ModelDeclaration
+from serving.rollout_policy import divergence_limit
 from training.behaviour import BehaviourExpectations
 from training.config import config_from_dict
 from training.gate import (
     FIRST,
+    REJECT,
     UNCHANGED,
     GateConfig,
     GateDecision,
@@ -27,11 +29,13 @@ from training.registry import (
     CHALLENGER,
     CHAMPION,
     CONFIG_ARTIFACT,
+    REJECTED_TAG,
     alias_version,
     load_registered_model,
     load_run_dict,
     set_champion,
 )
+from training.scoring import score_frame
 from training.training_data import read_training_set, split_by_time
 
 
@@ -132,7 +136,8 @@ def evaluate_challenger(
 
     challenger = load_registered_model(name, challenger_version.version, mlflow_tracking.tracking_uri)
     challenger_report = evaluate(challenger.net, challenger.spec, holdout, "challenger", challenger.version, gate)
-    champion_report = None
+    champion_report = champion = None
+    rejected = challenger_version.tags.get(REJECTED_TAG)
     if champion_version is not None and champion_version.version == challenger.version:
         decision = GateDecision(UNCHANGED, ["the challenger is already the champion"], challenger.version, None)
     else:
@@ -140,6 +145,9 @@ def evaluate_challenger(
             champion = load_registered_model(name, champion_version.version, mlflow_tracking.tracking_uri)
             champion_report = evaluate(champion.net, champion.spec, holdout, "champion", champion.version, gate)
         decision = decide(challenger_report, champion_report, gate)
+        if rejected:
+            reasons = [f"rolled back live before: {rejected}", *decision.reasons]
+            decision = GateDecision(REJECT, reasons, challenger.version, decision.champion_version)
     table = comparison_table(challenger_report, champion_report)
     markdown = comparison_markdown(table, decision)
 
@@ -160,6 +168,15 @@ def evaluate_challenger(
                 "challenger": challenger_report.metrics,
                 "champion": champion_report.metrics if champion_report else None,
             }
+            if champion is not None:
+                # the limit the rollout holds the live score divergence to, from these same holdout pairs
+                rollout = model.rollout
+                evidence["divergence_limit"] = rollout.divergence_tolerance * divergence_limit(
+                    score_frame(champion.net, champion.spec, holdout),
+                    score_frame(challenger.net, challenger.spec, holdout),
+                    rollout.divergence_window,
+                    rollout.divergence_false_alarm,
+                )
             set_champion(client, name, challenger.version, action, decision.summary(), evidence)
     current = alias_version(client, name, CHAMPION)
     context.log.info(markdown)

@@ -19,7 +19,14 @@ from serving import model_repository
 from serving.engine_build import EngineBuildConfig, EngineReport, Holdout, build_engine
 from serving.model_config import contract_config
 from training.config import config_from_dict
-from training.registry import CHAMPION, CONFIG_ARTIFACT, alias_version, load_registered_model, load_run_dict
+from training.registry import (
+    CHAMPION,
+    CONFIG_ARTIFACT,
+    alias_version,
+    load_registered_model,
+    load_run_dict,
+    promotion_history,
+)
 from training.training_data import encode_frame, read_training_set, split_by_time
 
 DEFAULT_BUILD_REPOSITORY = STACK.path("serving", "build")
@@ -163,5 +170,9 @@ def build_champion_engine(
     metadata = engine_metadata(report)
     metadata["repository"] = dg.MetadataValue.path(str(repository.resolve()))
     metadata["registry_version"] = champion.version
+    arrivals = [e for e in promotion_history(mlflow_tracking.client(), registered) if e.to_version == champion.version]
+    limit = (arrivals[-1].evidence or {}).get("divergence_limit") if arrivals else None
+    if limit is not None:  # the gate's calibrated limit on live score divergence, for the rollout
+        metadata["divergence_limit"] = float(limit)
     metadata["segment"] = f"{route['column']} in {route['values']} of '{route['parent']}'" if route else "all traffic"
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(f"{served_name}-{version}"))

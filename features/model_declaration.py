@@ -81,6 +81,43 @@ class RetrainBudget:
 
 
 @dataclass(frozen=True)
+class RolloutDeclaration:
+    """How a new champion reaches all of the model's traffic: shadow, then canary stages, each held until its
+    evidence is in, and rolled back as soon as the evidence says it is worse (serving/rollout_policy.py)."""
+
+    stages: tuple[int, ...] = (0, 5, 25, 100)
+    """Percent of traffic the new version answers at each stage; 0 is the shadow stage (it scores a mirror of the
+    traffic, nobody sees its answers); the last stage must be 100. (100,) switches at once."""
+    sticky_key: str | None = None
+    """Request field that keeps one entity on one version during a canary (for example a card id); None: the
+    transaction id, so each request is drawn on its own."""
+    min_requests: int = 200
+    """Requests the new version must have scored in a stage before the stage can end."""
+    min_stage_seconds: float = 30.0
+    """Shortest time a stage is held."""
+    max_stage_seconds: float = 3600.0
+    """A stage that has not seen `min_requests` by then holds with that reason in the sensor (never promotes)."""
+    max_error_rate_increase: float = 0.002
+    """Rollback when the new version's error rate (failed runs and NaN or out-of-range scores) exceeds the serving
+    version's by more than this."""
+    max_p99_ratio: float = 2.0
+    """Rollback when the new version's p99 model latency is over this many times the serving version's..."""
+    p99_slack_seconds: float = 0.002
+    """...and over it by more than this (so microsecond noise on a fast model is no reason)."""
+    divergence_false_alarm: float = 0.001
+    """False-rollback rate the score-divergence limit is calibrated for, on the gate's holdout pairs."""
+    divergence_tolerance: float = 1.5
+    """Factor on the calibrated limit: the live engines may be optimised variants of the nets the gate compared,
+    and live traffic is not exactly the holdout. A challenger "far" from the champion is many times over it."""
+    divergence_window: int = 200
+    """Paired shadow rows the divergence statistic needs (the limit is calibrated for windows of this size)."""
+    min_labeled_rows: int = 500
+    """Labeled predictions each version needs before labeled quality is compared."""
+    max_quality_drop: float = 0.02
+    """Rollback when the new version's labeled quality (the gate's metric) is lower by more than this."""
+
+
+@dataclass(frozen=True)
 class Segment:
     """A slice of another model's traffic that has a model of its own (Uber Michelangelo's partitioned models).
 
@@ -129,6 +166,7 @@ class ModelDeclaration:
     gate: GateDeclaration = field(default_factory=GateDeclaration)
     drift: DriftDeclaration = field(default_factory=DriftDeclaration)
     budget: RetrainBudget = field(default_factory=RetrainBudget)
+    rollout: RolloutDeclaration = field(default_factory=RolloutDeclaration)
     segment: Segment | None = None
     """Set for a partitioned model: the slice of the parent's traffic it serves."""
 
@@ -213,6 +251,18 @@ def check_declaration(model: ModelDeclaration, event_columns: Collection[str], l
         raise DeclarationError(name, "drift", "window_rows must be >= 50 and false_alarm_rate in (0, 0.5)")
     if model.budget.daily_runs < 0 or model.budget.cooldown_minutes < 0:
         raise DeclarationError(name, "budget", "daily_runs and cooldown_minutes must not be negative")
+    rollout = model.rollout
+    stages = rollout.stages
+    if not stages or stages[-1] != 100 or any(not 0 <= p <= 100 for p in stages) or list(stages) != sorted(set(stages)):
+        raise DeclarationError(name, "rollout.stages", f"must rise strictly from 0-100 and end at 100, got {stages}")
+    if rollout.min_requests < 1 or rollout.divergence_window < 10 or not 0 < rollout.divergence_false_alarm < 0.5:
+        raise DeclarationError(
+            name, "rollout", "min_requests >= 1, divergence_window >= 10 and divergence_false_alarm in (0, 0.5)"
+        )
+    if rollout.divergence_tolerance < 1:
+        raise DeclarationError(name, "rollout.divergence_tolerance", "must be >= 1 (it widens the calibrated limit)")
+    if rollout.min_stage_seconds < 0 or rollout.max_stage_seconds < rollout.min_stage_seconds:
+        raise DeclarationError(name, "rollout", "need 0 <= min_stage_seconds <= max_stage_seconds")
     segment = model.segment
     if segment is not None:
         if not segment.values or not all(isinstance(v, str) and v for v in segment.values):

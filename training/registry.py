@@ -11,6 +11,7 @@ with the registry itself. Command line: `python -m training.registry --help`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -43,6 +44,10 @@ MODEL_ARTIFACT = "model"
 CONFIG_ARTIFACT = "training_config.json"
 RESULT_ARTIFACT = "training_result.json"
 HISTORY_PREFIX = "promotion."
+REJECTED_TAG = "rollout_rejected"
+"""Version tag set when a version was rolled back live (the reason); the gate refuses a challenger carrying it."""
+MAX_EVENT_CHARS = 5000
+"""Longest promotion event stored as one tag (MLflow limits tag values)."""
 LINEAGE_TAGS = ("data_version", "data_partition", "git_commit", "dagster_run_id", "feature_definition_hash")
 
 
@@ -76,7 +81,8 @@ class PromotionEvent:
     sequence: int
     at: str
     action: str
-    """'first' (first champion), 'promote' (gate passed), 'rollback' or 'manual'."""
+    """'first' (first champion), 'promote' (gate passed), 'rollback', 'manual'; rollout stages (alias unchanged):
+    'canary' (the new champion moved to a larger stage) and 'rollout' (it serves all traffic)."""
     to_version: str
     from_version: str | None
     reason: str
@@ -179,6 +185,34 @@ def promotion_history(client: MlflowClient, name: str) -> list[PromotionEvent]:
     return sorted(events, key=lambda e: e.sequence)
 
 
+def record_event(
+    client: MlflowClient,
+    name: str,
+    action: str,
+    to_version: str,
+    from_version: str | None,
+    reason: str,
+    evidence: dict | None = None,
+) -> PromotionEvent:
+    """Appends one event to the model's promotion history (the alias is not touched); rollout stages use it."""
+    history = promotion_history(client, name)
+    event = PromotionEvent(
+        sequence=(history[-1].sequence + 1) if history else 1,
+        at=datetime.now(UTC).isoformat(timespec="seconds"),
+        action=action,
+        to_version=str(to_version),
+        from_version=from_version,
+        reason=reason,
+        evidence=evidence or {},
+    )
+    text = json.dumps(asdict(event))
+    if len(text) > MAX_EVENT_CHARS:  # a registry tag value has a size limit: keep the event, shorten its evidence
+        event = dataclasses.replace(event, reason=reason[:2000], evidence={"omitted": f"{len(text)} characters"})
+        text = json.dumps(asdict(event))
+    client.set_registered_model_tag(name, f"{HISTORY_PREFIX}{event.sequence:04d}", text)
+    return event
+
+
 def set_champion(
     client: MlflowClient, name: str, version: str, action: str, reason: str, evidence: dict | None = None
 ) -> PromotionEvent:
@@ -186,18 +220,8 @@ def set_champion(
     version = str(version)
     client.get_model_version(name, version)  # fails clearly for an unknown version
     current = alias_version(client, name, CHAMPION)
-    history = promotion_history(client, name)
-    event = PromotionEvent(
-        sequence=(history[-1].sequence + 1) if history else 1,
-        at=datetime.now(UTC).isoformat(timespec="seconds"),
-        action=action,
-        to_version=version,
-        from_version=current.version if current else None,
-        reason=reason,
-        evidence=evidence or {},
-    )
     client.set_registered_model_alias(name, CHAMPION, version)
-    client.set_registered_model_tag(name, f"{HISTORY_PREFIX}{event.sequence:04d}", json.dumps(asdict(event)))
+    event = record_event(client, name, action, version, current.version if current else None, reason, evidence)
     client.set_model_version_tag(name, version, "champion_since", event.at)
     client.set_model_version_tag(name, version, "champion_reason", reason[:4000])
     return event
@@ -208,7 +232,7 @@ def rollback(client: MlflowClient, name: str, reason: str = "manual rollback") -
     current = alias_version(client, name, CHAMPION)
     if current is None:
         raise RegistryError(f"model '{name}' has no '{CHAMPION}' alias: there is nothing to roll back")
-    promotions = [e for e in promotion_history(client, name) if e.action != "rollback"]
+    promotions = [e for e in promotion_history(client, name) if e.action not in ("rollback", "canary", "rollout")]
     arrivals = [e for e in promotions if e.to_version == current.version]
     previous = arrivals[-1].from_version if arrivals else None
     if previous is None:
