@@ -1,0 +1,118 @@
+"""Rollout decisions from stage evidence: rollback on errors, latency, divergence or labeled quality, hold until the
+evidence is in (saying why), promote otherwise; the divergence limit holds its false-alarm rate; evidence is read
+from the exposition the server's own metrics write."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from features.model_declaration import RolloutDeclaration
+from serving.deployment_plan import Deployment
+from serving.metrics import ServingMetrics
+from serving.rollout_policy import (
+    HOLD,
+    PROMOTE,
+    ROLLBACK,
+    StageEvidence,
+    VersionEvidence,
+    decide,
+    divergence_limit,
+    quantile,
+    stage_evidence,
+)
+
+POLICY = RolloutDeclaration(min_requests=200, min_stage_seconds=30, max_stage_seconds=600)
+HEALTHY = VersionEvidence(requests=1000, errors=0, p99_seconds=0.001)
+
+
+def evidence(challenger: VersionEvidence, **fields) -> StageEvidence:
+    return StageEvidence(stable=HEALTHY, challenger=challenger, **fields)
+
+
+def test_promotes_when_the_evidence_is_in_and_good():
+    good = evidence(VersionEvidence(300, 0, 0, 0.0012), difference_rows=300, mean_difference=0.01)
+    decision = decide(POLICY, good, 40, 0.02)
+    assert decision.action == PROMOTE
+    assert any("0.0100 <= 0.0200" in r for r in decision.reasons)
+
+
+@pytest.mark.parametrize(
+    ("challenger", "age", "said"),
+    [
+        (VersionEvidence(120, 0, 0, 0.001), 40, "120 of 200 requests"),
+        (VersionEvidence(300, 0, 0, 0.001), 10, "10 of 30 s"),
+        (VersionEvidence(3, 0, 0, 0.001), 900, "no evidence: 3 of 200 requests after 900 s, past the 600 s hold"),
+    ],
+)
+def test_holds_until_its_evidence_is_in_and_says_why(challenger, age, said):
+    decision = decide(POLICY, evidence(challenger), age, None)
+    assert decision.action == HOLD and any(said in r for r in decision.reasons)
+
+
+def test_rolls_back_on_errors_at_once_without_waiting_for_the_stage():
+    decision = decide(POLICY, evidence(VersionEvidence(40, 8, 0, 0.001)), 2, None)
+    assert decision.action == ROLLBACK and "error rate 20.00% (8 of 40)" in decision.reasons[0]
+    assert decide(POLICY, evidence(VersionEvidence(400, 1, 0, 0.001)), 40, None).action == PROMOTE, "one is noise"
+
+
+def test_rolls_back_a_slow_version_but_not_microsecond_noise():
+    slow = decide(POLICY, evidence(VersionEvidence(300, 0, 0, 0.021)), 40, None)
+    assert slow.action == ROLLBACK and "p99 model latency 21.00 ms against 1.00 ms" in slow.reasons[0]
+    fast_model = dataclasses.replace(HEALTHY, p99_seconds=0.0001)
+    noise = decide(POLICY, StageEvidence(fast_model, VersionEvidence(300, 0, 0, 0.0004)), 40, None)
+    assert noise.action == PROMOTE, "4x of 0.1 ms is under the 2 ms slack"
+
+
+def test_rolls_back_on_score_divergence_only_with_enough_paired_rows():
+    far = evidence(VersionEvidence(300, 0, 0, 0.001), difference_rows=250, mean_difference=0.3)
+    assert decide(POLICY, far, 40, 0.02).action == ROLLBACK
+    few = evidence(VersionEvidence(300, 0, 0, 0.001), difference_rows=50, mean_difference=0.3)
+    assert decide(POLICY, few, 40, 0.02).action == PROMOTE, "50 rows is below the calibrated window"
+
+
+def test_rolls_back_on_labeled_quality_once_enough_labels_matured():
+    labeled = {"stable": (800, 0.60), "challenger": (700, 0.50)}
+    worse = decide(POLICY, evidence(VersionEvidence(300, 0, 0, 0.001), labeled=labeled), 40, None)
+    assert worse.action == ROLLBACK and "labeled quality 0.5000 on 700 rows" in worse.reasons[0]
+    immature = {"stable": (800, 0.60), "challenger": (100, 0.10)}
+    assert decide(POLICY, evidence(VersionEvidence(300, 0, 0, 0.001), labeled=immature), 40, None).action == PROMOTE
+
+
+def test_the_divergence_limit_holds_its_false_alarm_rate_on_fresh_pairs():
+    rng = np.random.default_rng(7)
+    champion = rng.beta(1, 20, size=40_000)
+    challenger = np.clip(champion + rng.normal(0, 0.01, size=champion.size), 0, 1)
+    limit = divergence_limit(champion[:20_000], challenger[:20_000], window=200, false_alarm=0.01)
+    fresh = np.abs(challenger[20_000:] - champion[20_000:])
+    windows = fresh[: len(fresh) // 200 * 200].reshape(-1, 200).mean(axis=1)
+    assert (windows > limit).mean() <= 0.03
+    shifted = np.abs(np.clip(champion[20_000:] + 0.05, 0, 1) - champion[20_000:])[:200].mean()
+    assert shifted > 3 * limit
+    with pytest.raises(ValueError, match="cannot calibrate windows of 200 rows"):
+        divergence_limit(champion[:50], challenger[:50], window=200, false_alarm=0.01)
+
+
+def test_quantile_matches_promql_interpolation():
+    assert quantile({0.001: 50.0, 0.002: 100.0, float("inf"): 100.0}, 0.5) == pytest.approx(0.001)
+    assert quantile({0.001: 0.0, 0.002: 100.0, float("inf"): 100.0}, 0.99) == pytest.approx(0.00199)
+    assert quantile({}, 0.99) is None
+
+
+def test_stage_evidence_reads_what_the_server_metrics_write():
+    metrics = ServingMetrics()
+    metrics.deployment_applied("m", Deployment({3: 100}, shadow=(4,), sequence=9, rollbacks=2), None)
+    for _ in range(90):
+        metrics.rollout_outcome("m", 3, "served", 9, "ok", 0.0008)
+        metrics.rollout_outcome("m", 4, "shadow", 9, "ok", 0.004)
+    for _ in range(10):
+        metrics.rollout_outcome("m", 4, "shadow", 9, "invalid", 0.004)
+        metrics.rollout_outcome("m", 4, "shadow", 9, "dropped", None)
+        metrics.rollout_outcome("m", 4, "shadow", 8, "error", 0.1)  # an earlier stage: not this one's evidence
+    metrics.observe_difference("m", 4, 9, np.array([0.1, 0.3]))
+    found = stage_evidence(metrics.exposition().decode(), "m", 9, stable=3, challenger=4)
+    assert found.stable.requests == 90 and found.stable.errors == 0
+    assert (found.challenger.requests, found.challenger.errors, found.challenger.dropped) == (100, 10, 10)
+    assert 0.002 < found.challenger.p99_seconds <= 0.005 and found.stable.p99_seconds <= 0.001
+    assert found.difference_rows == 2 and found.mean_difference == pytest.approx(0.2)
+    assert 'flywheel_rollout_rollbacks{model="m"} 2.0' in metrics.exposition().decode()
