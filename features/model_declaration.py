@@ -100,10 +100,13 @@ class RolloutDeclaration:
     max_error_rate_increase: float = 0.002
     """Rollback when the new version's error rate (failed runs and NaN or out-of-range scores) exceeds the serving
     version's by more than this."""
-    max_p99_ratio: float = 2.0
-    """Rollback when the new version's p99 model latency is over this many times the serving version's..."""
+    max_latency_ratio: float = 2.0
+    """Rollback when the new version's median or p99 model run time is over this many times the serving version's,
+    and over it by more than the slack below (so microsecond noise on a fast model is no reason)."""
+    median_slack_seconds: float = 0.0002
+    """Slack on the median (robust to a busy machine, so it can be small)."""
     p99_slack_seconds: float = 0.002
-    """...and over it by more than this (so microsecond noise on a fast model is no reason)."""
+    """Slack on the p99 (one descheduled run moves it on a busy machine)."""
     divergence_false_alarm: float = 0.001
     """False-rollback rate the score-divergence limit is calibrated for, on the gate's holdout pairs."""
     divergence_tolerance: float = 1.5

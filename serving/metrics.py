@@ -7,6 +7,7 @@ the workers start) and /metrics on any worker aggregates all of them.
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 from prometheus_client import (
@@ -19,7 +20,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-ROLLOUT_LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
+RUN_SECONDS_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 0.1, 0.5)
 DIFFERENCE_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5)
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
@@ -144,11 +145,12 @@ class ServingMetrics:
             registry=registry,
         )
         self.rollout_latency = Histogram(
-            "flywheel_rollout_model_seconds",
-            "While a model serves more than one version: time from queueing a request on a version to its scores "
-            "(batching wait and model run), by version, role and deployment sequence.",
+            "flywheel_rollout_run_seconds",
+            "While a model serves more than one version: time each version's runtime took for one batch (inside "
+            "the runtime call: queueing, thread hand-off and the other version's traffic do not count), by role "
+            "and deployment sequence.",
             ["model", "version", "role", "sequence"],
-            buckets=ROLLOUT_LATENCY_BUCKETS,
+            buckets=RUN_SECONDS_BUCKETS,
             registry=registry,
         )
         self.score_difference = Histogram(
@@ -201,19 +203,18 @@ class ServingMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def rollout_outcome(
-        self, model: str, version: int, role: str, sequence: int, outcome: str, seconds: float | None
-    ) -> None:
-        """Counts one request a version scored during a rollout and, if it ran, observes its latency."""
+    def rollout_outcome(self, model: str, version: int, role: str, sequence: int, outcome: str) -> None:
+        """Counts one request a version scored (or dropped) during a rollout."""
         key = (model, version, role, sequence, outcome)
-        children = self._rollout_children.get(key)
-        if children is None:
-            labels = (model, str(version), role, str(sequence))
-            children = (self.rollout_requests.labels(*labels, outcome), self.rollout_latency.labels(*labels))
-            self._rollout_children[key] = children
-        children[0].inc()
-        if seconds is not None:
-            children[1].observe(seconds)
+        child = self._rollout_children.get(key)
+        if child is None:
+            child = self.rollout_requests.labels(model, str(version), role, str(sequence), outcome)
+            self._rollout_children[key] = child
+        child.inc()
+
+    def rollout_run(self, model: str, version: int, role: str, sequence: int, seconds: float) -> None:
+        """Observes one model run (one batch) of a version during a rollout."""
+        self.rollout_latency.labels(model, str(version), role, str(sequence)).observe(seconds)
 
     def observe_difference(self, model: str, version: int, sequence: int, differences: np.ndarray) -> None:
         child = self.score_difference.labels(model, str(version), str(sequence))
@@ -253,6 +254,28 @@ class ServingMetrics:
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+class VersionRunTimer:
+    """Times one loaded version's runtime calls (on its batcher thread) and, while its deployment holds several
+    versions, records them as rollout evidence labelled with the deployment's sequence and the version's role."""
+
+    def __init__(self, metrics: ServingMetrics, host, model) -> None:
+        self._metrics = metrics
+        self._host = host
+        self._model = model
+
+    def __call__(self, inputs):
+        started = time.perf_counter()
+        result = self._model.run(inputs)
+        seconds = time.perf_counter() - started
+        routing = self._host.routing
+        deployment = routing.deployment if routing is not None else None
+        version = self._model.version
+        if deployment is not None and len(deployment.versions) > 1 and version in deployment.versions:
+            role = "shadow" if version in deployment.shadow else "served"
+            self._metrics.rollout_run(self._host.name, version, role, deployment.sequence, seconds)
+        return result
 
 
 class BatchMetrics:

@@ -169,7 +169,7 @@ def advance_rollout(
         return RolloutStep(name, HOLD, (reason,), current, stable=stable, challenger=challenger)
     evidence = stage_evidence(metrics_text, name, current.sequence, stable, challenger)
     age = now - float(state["stage_started"])
-    decision = decide(policy, evidence, age, state.get("divergence_limit"))
+    decision = decide(policy, evidence, age, state.get("divergence_limit"), shadow=percent == 0)
     record = {
         "stage": stage_name(percent),
         "stage_seconds": round(age, 1),

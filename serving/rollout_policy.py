@@ -1,7 +1,9 @@
 """Rollout decisions: promote, hold or roll back a new version from live evidence (pure logic, no I/O).
 
 The evidence of a stage is what the server's metrics say about the two versions in that stage alone (its metrics
-carry the deployment's sequence number): requests, failed or invalid answers, p99 model latency, and in the shadow
+carry the deployment's sequence number): requests, failed or invalid answers, median and p99 time of the runtime
+call per batch (measured inside the call, so queueing and the other version's traffic do not count; the slacks
+absorb batch-size differences between a shadow's coalesced batches and a canary's small ones), and in the shadow
 stage the mean |score difference| on the same requests, whose limit is calibrated on the gate's holdout pairs
 (`divergence_limit`) rather than guessed. Labeled quality joins the evidence where enough labels have matured.
 Rollback wins over everything and needs no minimum stage time: bad evidence is acted on at once.
@@ -22,8 +24,11 @@ HOLD = "hold"
 ROLLBACK = "rollback"
 MIN_ERRORS_FOR_ROLLBACK = 5
 """Failed answers the new version must have given before its error rate can roll it back (one is noise)."""
-MIN_REQUESTS_FOR_LATENCY = 50
-"""Requests per version before their p99 latencies are compared."""
+MIN_RUNS_FOR_MEDIAN = 20
+"""Model runs per version before their median run times are compared."""
+MIN_RUNS_FOR_P99 = 200
+"""Model runs per version before their p99 run times are compared (fewer make p99 little more than the maximum,
+and one descheduled run on a busy machine would decide)."""
 
 
 @dataclass(frozen=True)
@@ -36,8 +41,12 @@ class VersionEvidence:
     """Of those, runs that failed or gave NaN or out-of-range scores."""
     dropped: int = 0
     """Mirrored requests it never scored because its queue was full."""
+    runs: int = 0
+    """Model runs (batches) it made."""
+    p50_seconds: float | None = None
+    """Median runtime time of one batch (None without runs)."""
     p99_seconds: float | None = None
-    """p99 time from queueing to scores (None without requests)."""
+    """p99 runtime time of one batch (None without runs)."""
 
     @property
     def error_rate(self) -> float:
@@ -72,8 +81,10 @@ def decide(
     evidence: StageEvidence,
     stage_seconds: float,
     divergence_limit: float | None,
+    shadow: bool = False,
 ) -> Decision:
-    """Promote to the next stage, hold, or roll back, with the reasons (the sensor's skip reason or the record)."""
+    """Promote to the next stage, hold, or roll back, with the reasons (the sensor's skip reason or the record).
+    In the `shadow` stage with a divergence limit, the stage also waits for its window of paired rows."""
     stable, challenger = evidence.stable, evidence.challenger
     bad = []
     rate_gap = challenger.error_rate - stable.error_rate
@@ -82,18 +93,19 @@ def decide(
             f"error rate {challenger.error_rate:.2%} ({challenger.errors} of {challenger.requests}) against "
             f"{stable.error_rate:.2%} serving; allowed +{policy.max_error_rate_increase:.2%}"
         )
-    if (
-        challenger.requests >= MIN_REQUESTS_FOR_LATENCY
-        and stable.requests >= MIN_REQUESTS_FOR_LATENCY
-        and challenger.p99_seconds is not None
-        and stable.p99_seconds is not None
-        and challenger.p99_seconds > policy.max_p99_ratio * stable.p99_seconds
-        and challenger.p99_seconds - stable.p99_seconds > policy.p99_slack_seconds
+    runs = min(challenger.runs, stable.runs)
+    for label, new, old, slack, needed in (
+        ("median", challenger.p50_seconds, stable.p50_seconds, policy.median_slack_seconds, MIN_RUNS_FOR_MEDIAN),
+        ("p99", challenger.p99_seconds, stable.p99_seconds, policy.p99_slack_seconds, MIN_RUNS_FOR_P99),
     ):
-        bad.append(
-            f"p99 model latency {challenger.p99_seconds * 1e3:.2f} ms against {stable.p99_seconds * 1e3:.2f} ms "
-            f"serving; allowed {policy.max_p99_ratio:g}x"
-        )
+        if runs < needed or new is None or old is None:
+            continue
+        if new > policy.max_latency_ratio * old and new - old > slack:
+            bad.append(
+                f"{label} model latency {new * 1e3:.3f} ms per batch against {old * 1e3:.3f} ms serving "
+                f"({challenger.runs} and {stable.runs} runs); allowed {policy.max_latency_ratio:g}x and "
+                f"+{slack * 1e3:g} ms"
+            )
     if (
         divergence_limit is not None
         and evidence.mean_difference is not None
@@ -118,6 +130,8 @@ def decide(
             )
         else:
             waiting.append(f"{challenger.requests} of {policy.min_requests} requests")
+    if shadow and divergence_limit is not None and evidence.difference_rows < policy.divergence_window:
+        waiting.append(f"{evidence.difference_rows} of {policy.divergence_window} paired shadow rows")
     if stage_seconds < policy.min_stage_seconds:
         waiting.append(f"{stage_seconds:.0f} of {policy.min_stage_seconds:.0f} s")
     if waiting:
@@ -181,7 +195,7 @@ def stage_evidence(metrics_text: str, model: str, sequence: int, stable: int, ch
             if sample.name == "flywheel_rollout_requests_total":
                 key = (version, labels["outcome"])
                 counts[key] = counts.get(key, 0.0) + sample.value
-            elif sample.name == "flywheel_rollout_model_seconds_bucket":
+            elif sample.name == "flywheel_rollout_run_seconds_bucket":
                 per_version = buckets.setdefault(version, {})
                 bound = float(labels["le"])
                 per_version[bound] = per_version.get(bound, 0.0) + sample.value
@@ -192,7 +206,11 @@ def stage_evidence(metrics_text: str, model: str, sequence: int, stable: int, ch
 
     def version_evidence(version: int) -> VersionEvidence:
         ok, error, invalid, dropped = (int(counts.get((version, o), 0)) for o in ("ok", "error", "invalid", "dropped"))
-        return VersionEvidence(ok + error + invalid, error + invalid, dropped, quantile(buckets.get(version, {}), 0.99))
+        runs = buckets.get(version, {})
+        count = int(runs.get(float("inf"), 0))
+        return VersionEvidence(
+            ok + error + invalid, error + invalid, dropped, count, quantile(runs, 0.5), quantile(runs, 0.99)
+        )
 
     return StageEvidence(
         stable=version_evidence(stable),

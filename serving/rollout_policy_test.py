@@ -23,7 +23,13 @@ from serving.rollout_policy import (
 )
 
 POLICY = RolloutDeclaration(min_requests=200, min_stage_seconds=30, max_stage_seconds=600)
-HEALTHY = VersionEvidence(requests=1000, errors=0, p99_seconds=0.001)
+
+
+def ev(requests: int, errors: int = 0, runs: int | None = None, p50: float | None = None, p99: float = 0.001):
+    return VersionEvidence(requests, errors, 0, requests if runs is None else runs, p50, p99)
+
+
+HEALTHY = VersionEvidence(requests=1000, errors=0, runs=1000, p50_seconds=0.0001, p99_seconds=0.001)
 
 
 def evidence(challenger: VersionEvidence, **fields) -> StageEvidence:
@@ -31,7 +37,7 @@ def evidence(challenger: VersionEvidence, **fields) -> StageEvidence:
 
 
 def test_promotes_when_the_evidence_is_in_and_good():
-    good = evidence(VersionEvidence(300, 0, 0, 0.0012), difference_rows=300, mean_difference=0.01)
+    good = evidence(ev(300, p99=0.0012), difference_rows=300, mean_difference=0.01)
     decision = decide(POLICY, good, 40, 0.02)
     assert decision.action == PROMOTE
     assert any("0.0100 <= 0.0200" in r for r in decision.reasons)
@@ -40,9 +46,13 @@ def test_promotes_when_the_evidence_is_in_and_good():
 @pytest.mark.parametrize(
     ("challenger", "age", "said"),
     [
-        (VersionEvidence(120, 0, 0, 0.001), 40, "120 of 200 requests"),
-        (VersionEvidence(300, 0, 0, 0.001), 10, "10 of 30 s"),
-        (VersionEvidence(3, 0, 0, 0.001), 900, "no evidence: 3 of 200 requests after 900 s, past the 600 s hold"),
+        (ev(120, p99=0.001), 40, "120 of 200 requests"),
+        (ev(300, p99=0.001), 10, "10 of 30 s"),
+        (
+            ev(3, p99=0.001),
+            900,
+            "no evidence: 3 of 200 requests after 900 s, past the 600 s hold",
+        ),
     ],
 )
 def test_holds_until_its_evidence_is_in_and_says_why(challenger, age, said):
@@ -51,32 +61,42 @@ def test_holds_until_its_evidence_is_in_and_says_why(challenger, age, said):
 
 
 def test_rolls_back_on_errors_at_once_without_waiting_for_the_stage():
-    decision = decide(POLICY, evidence(VersionEvidence(40, 8, 0, 0.001)), 2, None)
+    decision = decide(POLICY, evidence(ev(40, 8, p99=0.001)), 2, None)
     assert decision.action == ROLLBACK and "error rate 20.00% (8 of 40)" in decision.reasons[0]
-    assert decide(POLICY, evidence(VersionEvidence(400, 1, 0, 0.001)), 40, None).action == PROMOTE, "one is noise"
+    assert decide(POLICY, evidence(ev(400, 1, p99=0.001)), 40, None).action == PROMOTE, "one is noise"
 
 
 def test_rolls_back_a_slow_version_but_not_microsecond_noise():
-    slow = decide(POLICY, evidence(VersionEvidence(300, 0, 0, 0.021)), 40, None)
-    assert slow.action == ROLLBACK and "p99 model latency 21.00 ms against 1.00 ms" in slow.reasons[0]
-    fast_model = dataclasses.replace(HEALTHY, p99_seconds=0.0001)
-    noise = decide(POLICY, StageEvidence(fast_model, VersionEvidence(300, 0, 0, 0.0004)), 40, None)
-    assert noise.action == PROMOTE, "4x of 0.1 ms is under the 2 ms slack"
+    slow = decide(POLICY, evidence(ev(300, p99=0.021)), 40, None)
+    assert slow.action == ROLLBACK and "p99 model latency 21.000 ms per batch against 1.000 ms" in slow.reasons[0]
+    typical = decide(POLICY, evidence(ev(300, p50=0.0008, p99=0.0015)), 40, None)
+    assert (
+        typical.action == ROLLBACK and "median model latency 0.800 ms per batch against 0.100 ms" in typical.reasons[0]
+    )
+    fast_model = dataclasses.replace(HEALTHY, p50_seconds=0.00001, p99_seconds=0.0001)
+    noisy = ev(300, p50=0.00004, p99=0.0004)
+    noise = decide(POLICY, StageEvidence(fast_model, noisy), 40, None)
+    assert noise.action == PROMOTE, "4x of 10 us and of 0.1 ms are under the slacks"
+    few_runs = decide(POLICY, evidence(ev(300, runs=60, p99=0.021)), 40, None)
+    assert few_runs.action == PROMOTE, "p99 of 60 runs is little more than their maximum: not yet evidence"
 
 
 def test_rolls_back_on_score_divergence_only_with_enough_paired_rows():
-    far = evidence(VersionEvidence(300, 0, 0, 0.001), difference_rows=250, mean_difference=0.3)
+    far = evidence(ev(300, p99=0.001), difference_rows=250, mean_difference=0.3)
     assert decide(POLICY, far, 40, 0.02).action == ROLLBACK
-    few = evidence(VersionEvidence(300, 0, 0, 0.001), difference_rows=50, mean_difference=0.3)
+    few = evidence(ev(300, p99=0.001), difference_rows=50, mean_difference=0.3)
     assert decide(POLICY, few, 40, 0.02).action == PROMOTE, "50 rows is below the calibrated window"
+    waiting = decide(POLICY, few, 40, 0.02, shadow=True)
+    assert waiting.action == HOLD and "50 of 200 paired shadow rows" in waiting.reasons[0], "shadow waits for them"
 
 
 def test_rolls_back_on_labeled_quality_once_enough_labels_matured():
     labeled = {"stable": (800, 0.60), "challenger": (700, 0.50)}
-    worse = decide(POLICY, evidence(VersionEvidence(300, 0, 0, 0.001), labeled=labeled), 40, None)
+    worse = decide(POLICY, evidence(ev(300, p99=0.001), labeled=labeled), 40, None)
     assert worse.action == ROLLBACK and "labeled quality 0.5000 on 700 rows" in worse.reasons[0]
     immature = {"stable": (800, 0.60), "challenger": (100, 0.10)}
-    assert decide(POLICY, evidence(VersionEvidence(300, 0, 0, 0.001), labeled=immature), 40, None).action == PROMOTE
+    immature_evidence = evidence(ev(300, p99=0.001), labeled=immature)
+    assert decide(POLICY, immature_evidence, 40, None).action == PROMOTE
 
 
 def test_the_divergence_limit_holds_its_false_alarm_rate_on_fresh_pairs():
@@ -103,16 +123,20 @@ def test_stage_evidence_reads_what_the_server_metrics_write():
     metrics = ServingMetrics()
     metrics.deployment_applied("m", Deployment({3: 100}, shadow=(4,), sequence=9, rollbacks=2), None)
     for _ in range(90):
-        metrics.rollout_outcome("m", 3, "served", 9, "ok", 0.0008)
-        metrics.rollout_outcome("m", 4, "shadow", 9, "ok", 0.004)
+        metrics.rollout_outcome("m", 3, "served", 9, "ok")
+        metrics.rollout_outcome("m", 4, "shadow", 9, "ok")
+        metrics.rollout_run("m", 3, "served", 9, 0.00008)
+        metrics.rollout_run("m", 4, "shadow", 9, 0.004)
     for _ in range(10):
-        metrics.rollout_outcome("m", 4, "shadow", 9, "invalid", 0.004)
-        metrics.rollout_outcome("m", 4, "shadow", 9, "dropped", None)
-        metrics.rollout_outcome("m", 4, "shadow", 8, "error", 0.1)  # an earlier stage: not this one's evidence
+        metrics.rollout_outcome("m", 4, "shadow", 9, "invalid")
+        metrics.rollout_outcome("m", 4, "shadow", 9, "dropped")
+        metrics.rollout_outcome("m", 4, "shadow", 8, "error")  # an earlier stage: not this one's evidence
+        metrics.rollout_run("m", 4, "shadow", 8, 0.1)
     metrics.observe_difference("m", 4, 9, np.array([0.1, 0.3]))
     found = stage_evidence(metrics.exposition().decode(), "m", 9, stable=3, challenger=4)
     assert found.stable.requests == 90 and found.stable.errors == 0
     assert (found.challenger.requests, found.challenger.errors, found.challenger.dropped) == (100, 10, 10)
-    assert 0.002 < found.challenger.p99_seconds <= 0.005 and found.stable.p99_seconds <= 0.001
+    assert 0.0025 < found.challenger.p99_seconds <= 0.01 and 0.00005 < found.stable.p99_seconds <= 0.0001
+    assert found.stable.runs == 90 and found.challenger.runs == 90
     assert found.difference_rows == 2 and found.mean_difference == pytest.approx(0.2)
     assert 'flywheel_rollout_rollbacks{model="m"} 2.0' in metrics.exposition().decode()

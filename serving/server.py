@@ -33,7 +33,7 @@ from serving.dynamic_batcher import BatcherConfig, DynamicBatcher, QueueFullErro
 from serving.hot_reload import ModelHost, ReloadEvent, Routing, watch
 from serving.http_protocol import HttpLimits, HttpProtocol, HttpRequest, HttpResponse, reuse_port_socket
 from serving.loaded_model import LoadCheck, LoadedModel
-from serving.metrics import CONTENT_TYPE, ServingMetrics
+from serving.metrics import CONTENT_TYPE, ServingMetrics, VersionRunTimer
 from serving.model_config import PLATFORM_ONNX
 from serving.oip_codec import (
     RequestError,
@@ -132,7 +132,7 @@ class ServedModel:
 
     host: ModelHost
     batcher_config: BatcherConfig
-    observer: object
+    metrics: ServingMetrics
     feature_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     spec: FeatureSpec | None = None
     """The model's FeatureSpec (its serving.json, else the server's --feature-spec)."""
@@ -146,7 +146,8 @@ class ServedModel:
         """The loaded version's batcher, started on first use (on the event loop)."""
         entry = self.batchers.get(id(model))
         if entry is None:
-            entry = (model, DynamicBatcher(model.run, self.batcher_config, self.observer))
+            run = VersionRunTimer(self.metrics, self.host, model)
+            entry = (model, DynamicBatcher(run, self.batcher_config, self.metrics.batch_observer(self.host.name)))
             entry[1].start()
             self.batchers[id(model)] = entry
         return entry[1]
@@ -256,8 +257,7 @@ class InferenceServer:
         metadata = model_repository.read_serving_metadata(repository, name)
         spec = FeatureSpec.from_dict(metadata["feature_spec"]) if "feature_spec" in metadata else self.spec
         names_by_input = input_feature_names(spec, config) if spec else {}
-        observer = self.metrics.batch_observer(name)
-        self.models[name] = ServedModel(host, batching, observer, names_by_input, spec, metadata.get("segment"))
+        self.models[name] = ServedModel(host, batching, self.metrics, names_by_input, spec, metadata.get("segment"))
         hosts.append(host)
         self._index_segments()
 
@@ -444,22 +444,20 @@ class InferenceServer:
         deployment = routing.deployment
         if len(deployment.versions) == 1:
             return await self._run(served.batcher(model), inputs, rows)
-        loop = asyncio.get_running_loop()
         name, sequence, primary = served.host.name, deployment.sequence, routing.primary
-        started = loop.time()
         try:
             outputs, version = await self._run(served.batcher(model), inputs, rows)
         except (RequestError, _Overloaded):
             raise
         except Exception:
-            self.metrics.rollout_outcome(name, model.version, "served", sequence, "error", loop.time() - started)
+            self.metrics.rollout_outcome(name, model.version, "served", sequence, "error")
             if model is primary:
                 raise
             outputs = None
         else:
             valid = self._valid(served, model, outputs)
             outcome = "ok" if valid else "invalid"
-            self.metrics.rollout_outcome(name, model.version, "served", sequence, outcome, loop.time() - started)
+            self.metrics.rollout_outcome(name, model.version, "served", sequence, outcome)
             if not valid and model is not primary:
                 outputs = None
         if outputs is None:  # the canary failed this request: the primary version answers it
@@ -474,7 +472,7 @@ class InferenceServer:
         for version in routing.deployment.shadow:
             model = routing.models[version]
             if len(self._shadow_tasks) >= self.config.max_shadow_in_flight:
-                self.metrics.rollout_outcome(served.host.name, version, "shadow", sequence, "dropped", None)
+                self.metrics.rollout_outcome(served.host.name, version, "shadow", sequence, "dropped")
                 continue
             task = asyncio.get_running_loop().create_task(
                 self._shadow(served, sequence, model, inputs, rows, served_scores, log_context)
@@ -484,19 +482,17 @@ class InferenceServer:
 
     async def _shadow(self, served, sequence, model: LoadedModel, inputs, rows, served_scores, log_context) -> None:
         name = served.host.name
-        loop = asyncio.get_running_loop()
-        started = loop.time()
         try:
             outputs, version = await served.batcher(model).submit(inputs, rows)
         except (QueueFullError, QueueTimeoutError):
-            self.metrics.rollout_outcome(name, model.version, "shadow", sequence, "dropped", None)
+            self.metrics.rollout_outcome(name, model.version, "shadow", sequence, "dropped")
             return
         except Exception:  # noqa: BLE001 - a failing shadow is evidence, never a served error
-            self.metrics.rollout_outcome(name, model.version, "shadow", sequence, "error", loop.time() - started)
+            self.metrics.rollout_outcome(name, model.version, "shadow", sequence, "error")
             return
         valid = self._valid(served, model, outputs)
         outcome = "ok" if valid else "invalid"
-        self.metrics.rollout_outcome(name, model.version, "shadow", sequence, outcome, loop.time() - started)
+        self.metrics.rollout_outcome(name, model.version, "shadow", sequence, outcome)
         scores = outputs[model.config.outputs[0].name]
         if valid:
             self.metrics.observe_difference(name, version, sequence, np.abs(scores - served_scores))

@@ -70,6 +70,62 @@ def linear_unbounded_model(config: ModelConfig, seed: int = 0) -> onnx.ModelProt
     return model
 
 
+def slow_twin_model(config: ModelConfig, seed: int = 0, width: int = 1024, layers: int = 4) -> onnx.ModelProto:
+    """logistic_model's scores (the same seed gives the same scores), after ~layers * 2 * width^2 FLOPs per row of
+    work whose result is multiplied by zero: a version that is only slower."""
+    model = logistic_model(config, seed)
+    graph = model.graph
+    rng = np.random.default_rng(seed + 1)
+    first = config.inputs[0]
+    weights = [rng.normal(size=(first.dims[0], width)).astype(np.float32) * 0.01]
+    weights += [rng.normal(size=(width, width)).astype(np.float32) * 0.01 for _ in range(layers)]
+    graph.initializer.extend(numpy_helper.from_array(w, f"burn_w{i}") for i, w in enumerate(weights))
+    graph.initializer.append(numpy_helper.from_array(np.zeros((1, 1), dtype=np.float32), "burn_zero"))
+    nodes = [helper.make_node("MatMul", [first.name, "burn_w0"], ["burn_h0"])]
+    for i in range(1, layers + 1):
+        nodes.append(helper.make_node("MatMul", [f"burn_h{i - 1}", f"burn_w{i}"], [f"burn_h{i}"]))
+    nodes.append(helper.make_node("ReduceMean", [f"burn_h{layers}"], ["burn_mean"], axes=[1], keepdims=1))
+    nodes.append(helper.make_node("Mul", ["burn_mean", "burn_zero"], ["burn_nothing"]))
+    sum_node = next(n for n in graph.node if n.op_type == "Sum")
+    sum_node.output[0] = "logit_fast"
+    nodes.append(helper.make_node("Add", ["logit_fast", "burn_nothing"], ["logit"]))
+    position = list(graph.node).index(sum_node) + 1
+    for offset, node in enumerate(nodes):
+        graph.node.insert(position + offset, node)
+    onnx.checker.check_model(model)
+    return model
+
+
+def nan_slice_model(config: ModelConfig, seed: int = 0, category: int = 3) -> onnx.ModelProto:
+    """Like logistic_model, but NaN for rows whose last input's first column equals `category` (a model broken on a
+    slice of live traffic that its all-zeros warm-up rows never reach)."""
+    model = logistic_model(config, seed)
+    graph = model.graph
+    output = config.outputs[0].name
+    sigmoid = next(n for n in graph.node if n.op_type == "Sigmoid")
+    sigmoid.output[0] = "clean_score"
+    last = config.inputs[-1]
+    dtype = last.numpy_dtype
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.array([0], dtype=np.int64), "first_column"),
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "one"),
+            numpy_helper.from_array(np.array([1], dtype=np.int64), "axis"),
+            numpy_helper.from_array(np.array([category], dtype=dtype), "broken_category"),
+            numpy_helper.from_array(np.array([[np.nan]], dtype=np.float32), "nan"),
+        ]
+    )
+    graph.node.extend(
+        [
+            helper.make_node("Slice", [last.name, "first_column", "one", "axis"], ["column"]),
+            helper.make_node("Equal", ["column", "broken_category"], ["broken"]),
+            helper.make_node("Where", ["broken", "nan", "clean_score"], [output]),
+        ]
+    )
+    onnx.checker.check_model(model)
+    return model
+
+
 def _model(config: ModelConfig, nodes, initializers) -> onnx.ModelProto:
     inputs = [
         helper.make_tensor_value_info(t.name, _ONNX_TYPES[t.data_type], ["batch", *t.dims]) for t in config.inputs
