@@ -93,6 +93,40 @@ SERVING = (
             ),
         ),
     ),
+    PanelSpec(
+        "Rollout: traffic per version (%) and shadows",
+        (
+            Query("max by (model, version) (flywheel_rollout_weight_percent) > 0", "{{model}} v{{version}}"),
+            Query("max by (model, version) (flywheel_rollout_shadow) == 1", "{{model}} v{{version}} shadow"),
+        ),
+        description="Weights of the deployment each model serves; a shadow scores a mirror of the traffic.",
+    ),
+    PanelSpec(
+        "Rollout evidence: failed or invalid answers per version (5m)",
+        (
+            Query(
+                "sum by (model, version, role) "
+                '(increase(flywheel_rollout_requests_total{outcome=~"error|invalid"}[5m]))',
+                "{{model}} v{{version}} {{role}}",
+            ),
+        ),
+    ),
+    PanelSpec(
+        "Rollout evidence: mean |shadow - served| score",
+        (
+            Query(
+                "sum by (model, version) (rate(flywheel_rollout_score_difference_sum[5m]))"
+                " / sum by (model, version) (rate(flywheel_rollout_score_difference_count[5m]))",
+                "{{model}} v{{version}}",
+            ),
+        ),
+    ),
+    PanelSpec(
+        "Automatic rollbacks (1d)",
+        (Query("max by (model) (delta(flywheel_rollout_rollbacks[1d]))", "{{model}}"),),
+        threshold=1,
+        kind="stat",
+    ),
 )
 
 MODEL_QUALITY = (

@@ -20,6 +20,7 @@ EXPECTED_ALERTS = {
     "FlywheelFeatureDrift": "ml-tickets",
     "FlywheelLabeledQualityDrop": "ml-pager",
     "FlywheelRetrainingBudgetExhausted": "ml-pager",
+    "FlywheelAutomaticRollback": "ml-pager",
     "FlywheelIngestionLagHigh": "data-tickets",
     "FlywheelMonitoringSnapshotStale": "ml-tickets",
 }
