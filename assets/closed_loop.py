@@ -468,7 +468,8 @@ def drift_tick(
             kafka.bootstrap_servers,
             loop.predictions_topic,
             {m.served_name: m.drift.window_rows for m in models},
-            key=lambda record: record.get("model"),
+            # a shadow version's scores of mirrored requests are rollout evidence, not the model's served traffic
+            key=lambda record: None if record.get("shadow") else record.get("model"),
         )
     except KafkaUnavailableError as error:
         return dg.SkipReason(f"cannot read recent traffic: {error}; no run requested")

@@ -36,11 +36,15 @@ def _traffic(rows: int, seed: int, amount_scale: float = 1.0) -> pd.DataFrame:
     return frame
 
 
-def _publish(bootstrap: str, topic: str, frame: pd.DataFrame, version: int, model: str = "fraud") -> None:
+def _publish(
+    bootstrap: str, topic: str, frame: pd.DataFrame, version: int, model: str = "fraud", shadow: bool = False
+) -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap)
     for i, row in enumerate(frame.to_dict("records")):
         score = row.pop("score")
         record = {"transaction_id": f"{model}{version}-{i}", "model": model, "model_version": version}
+        if shadow:
+            record["shadow"] = True
         producer.send(topic, json.dumps({**record, "features": row, "score": score, "time": 0.0}).encode())
     producer.flush()
     producer.close()
@@ -177,6 +181,9 @@ def test_one_tick_judges_every_model_on_its_own_records_and_retrains_only_the_dr
     _publish(kafka_service.bootstrap_servers, topic, _traffic(WINDOW, seed=11), version=1)
     # The other model's traffic drifts, and is logged after this model's quiet traffic on the same topic.
     _publish(kafka_service.bootstrap_servers, topic, _traffic(3 * WINDOW, seed=12, amount_scale=3.0), 1, "other")
+    # A shadow version of the quiet model scores mirrored requests far differently: rollout evidence, not drift.
+    shifted = _traffic(3 * WINDOW, seed=13, amount_scale=3.0).assign(score=0.9)
+    _publish(kafka_service.bootstrap_servers, topic, shifted, 2, "fraud", shadow=True)
     sensor = drift_sensor_for([MODEL, other])
     tick = sensor(
         dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), resources={"kafka": kafka, "loop": loop})
