@@ -25,12 +25,26 @@ from domain.features import (
     FRAUD_FEATURE_DEFINITIONS,
     FRAUD_FEATURES,
 )
-from features.model_declaration import DriftDeclaration, GateDeclaration, ModelDeclaration, RetrainBudget, Segment
+from features.model_declaration import (
+    DriftDeclaration,
+    GateDeclaration,
+    ModelDeclaration,
+    RetrainBudget,
+    RolloutDeclaration,
+    Segment,
+)
 
 FRAUD_RISK_SIGNALS = ("merchant_fraud_rate", "card_txn_count_1h")
 """Known risk signals: the model must not lower the score when they rise. A new device is deliberately not on the
 list: the example's concept drift is fraud on the card's own device, and a model that adapts to it may rightly lean
 less on device novelty; a gate that forbade that would keep the stale champion serving."""
+
+CARD_ROLLOUT = RolloutDeclaration(
+    stages=(0, 10, 50, 100), sticky_key="card_id", min_requests=150, min_stage_seconds=20.0
+)
+"""A retrained model shadows the serving one, then answers 10% and 50% of the cards before all of them; a card
+stays on one version while the canary grows. Short holds: the example's traffic reaches 150 requests per stage in
+seconds, so the loop closes within minutes."""
 
 FRAUD = ModelDeclaration(
     name="fraud",
@@ -43,6 +57,7 @@ FRAUD = ModelDeclaration(
     gate=GateDeclaration(primary_metric="pr_auc", min_improvement=0.005, increasing=FRAUD_RISK_SIGNALS),
     drift=DriftDeclaration(exempt=FRAUD_DRIFT_EXEMPT, window_rows=2000, false_alarm_rate=0.01),
     budget=RetrainBudget(daily_runs=2, cooldown_minutes=360.0),
+    rollout=CARD_ROLLOUT,
 )
 """Card-payment fraud on all traffic: the global parent, serving every segment that has no champion of its own."""
 
@@ -79,6 +94,7 @@ DISPUTE = ModelDeclaration(
     gate=GateDeclaration(primary_metric="roc_auc", min_improvement=0.005, min_quality={"roc_auc": 0.55}),
     drift=DriftDeclaration(exempt=("card_amount_zscore",), window_rows=2000, false_alarm_rate=0.01),
     budget=RetrainBudget(daily_runs=1, cooldown_minutes=720.0),
+    rollout=CARD_ROLLOUT,
 )
 """Customer disputes of legitimate payments: a second task on the same events, judged on ROC-AUC."""
 

@@ -335,11 +335,35 @@ def step_seconds(dagster_home: Path, run_id: str) -> dict[str, float]:
     return seconds
 
 
+def rollout_decisions(dagster_home: Path, model: str, since: float) -> list[dict]:
+    """The rollout sensor's and deployment's recorded decisions for `model` after `since`, oldest first."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        records = instance.fetch_observations(dg.AssetKey(f"{model}_deployment"), limit=100, ascending=True).records
+    decisions = []
+    for record in records:
+        if record.timestamp < since or record.asset_observation is None:
+            continue
+        metadata = record.asset_observation.metadata
+        decisions.append(
+            {
+                "at": round(record.timestamp, 1),
+                "decision": metadata["decision"].value if "decision" in metadata else "?",
+                "weights": metadata["weights"].value if "weights" in metadata else {},
+                "shadow": metadata["shadow"].value if "shadow" in metadata else "none",
+                "reasons": str(metadata["reasons"].value) if "reasons" in metadata else "",
+            }
+        )
+    return decisions
+
+
 def loop_timeline(
     dagster_home: Path, runs: list[dict], drift_started: float, served_at: float, model: str | None = None
 ) -> dict[str, float]:
-    """Drift onset to the new version serving, in phases: detection (onset to the sensor's run request), run start,
-    ingest + features, training, gate, engine build, deployment (automation ticks included) and reload."""
+    """Drift onset to the new version serving all traffic, in phases: detection (onset to the sensor's run request),
+    run start, ingest + features, training, gate, engine build, deployment (automation ticks included) and the
+    rollout's shadow and canary stages."""
     drift = next((r for r in runs if r["trigger"] in RETRAINING_TRIGGERS and model in (None, r["model"])), None)
     if drift is None:
         return {}
@@ -359,7 +383,8 @@ def loop_timeline(
     }
     if engine and deploy:
         timeline["engine build (from the end of the retraining run)"] = engine[0]["ended"] - drift["ended"]
-        timeline["deployment and reload"] = served_at - engine[0]["ended"]
+        timeline["deployment (publish, load, shadow starts)"] = deploy[0]["ended"] - engine[0]["ended"]
+        timeline["rollout (shadow and canary stages to 100%)"] = served_at - deploy[0]["ended"]
     timeline["total"] = served_at - drift_started
     return {k: round(v, 1) for k, v in timeline.items()}
 
@@ -509,6 +534,9 @@ def print_summary(summary: dict) -> None:
         note(f"loop closed: {loop['closed']} after {loop['seconds']} s of drifted traffic")
         for phase, seconds in (loop.get("timeline") or {}).items():
             note(f"  {phase:<52} {seconds:7.1f} s")
+        for decision in loop.get("rollout") or []:
+            weights = ", ".join(f"v{v} {w}%" for v, w in decision["weights"].items())
+            note(f"  rollout: {decision['decision']:<8} -> {weights}; shadow {decision['shadow']}")
 
 
 def print_where_to_look(records: list[ServiceRecord]) -> None:
@@ -642,6 +670,7 @@ def main(argv: list[str] | None = None) -> int:
                 loop["timeline"] = loop_timeline(
                     stack.dagster_home, loop["runs"], drift_started, loop["at"], loop["model"]
                 )
+                loop["rollout"] = rollout_decisions(stack.dagster_home, loop["model"], drift_started)
             if loop["closed"]:
                 note(f"{loop['model']} v{loop['served']} is live; scoring a little more drifted traffic with it")
                 time.sleep(max(10.0, args.serve_seconds))

@@ -71,6 +71,7 @@ def _stack(state: Path) -> Stack:
 DRIFTED = "fraud_digital"
 """The model of the segment the main job's drift hits (friendly fraud: the fraud labels of small digital-goods payments
 change, no input and no other label does)."""
+DRIFTED_MODEL = next(m for m in MODELS if m.name == DRIFTED)
 
 
 def test_a_drift_in_one_segment_retrains_and_redeploys_only_that_segments_model(main_job):
@@ -86,6 +87,9 @@ def test_a_drift_in_one_segment_retrains_and_redeploys_only_that_segments_model(
     drift_runs = [r for r in summary["runs"] if r["model"] and r["trigger"] in RETRAINING_TRIGGERS]
     assert [r["model"] for r in drift_runs] == [DRIFTED], f"one run, for the drifted segment only: {drift_runs}"
     assert summary["retrained_models"] == [DRIFTED]
+    decisions = [d["decision"] for d in summary["loop"]["rollout"]]
+    assert decisions[-1] == "complete" and "rollback" not in decisions, f"the retrained version rolled out: {decisions}"
+    assert decisions.count("promote") == len(DRIFTED_MODEL.rollout.stages) - 2, "every canary stage was held in turn"
     (run,) = drift_runs
     assert run["status"] == "SUCCESS"
     assert {f"{DRIFTED}_model", f"{DRIFTED}_model_evaluation", "streamed_transactions"} <= set(run["assets"])
