@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 from pydantic import Field
 
 from assets.deployment import DEFAULT_SERVED_REPOSITORY, deployment_key
@@ -45,7 +46,21 @@ from training.registry import (
 )
 
 
-def rollout_tick(model: ModelDeclaration, client, target: RolloutTarget, now: float | None = None) -> RolloutStep:
+def _labeled(model: ModelDeclaration, lake_root: Path | None):
+    """The model's labeled predictions (the feedback join's output), or None before the first join."""
+    if lake_root is None:
+        return None
+    path = Path(lake_root) / "feedback" / model.name / "labeled_predictions.parquet"
+    return pd.read_parquet(path) if path.is_file() else None
+
+
+def rollout_tick(
+    model: ModelDeclaration,
+    client,
+    target: RolloutTarget,
+    now: float | None = None,
+    lake_root: Path | None = None,
+) -> RolloutStep:
     """One controller step for `model`: advance its rollout and record the decision in the registry, or make
     serving follow the champion alias when it points elsewhere and no rollout of it runs."""
     now = time.time() if now is None else now
@@ -57,7 +72,7 @@ def rollout_tick(model: ModelDeclaration, client, target: RolloutTarget, now: fl
         return RolloutStep(name, NONE, ("no champion",), current)
     state = current.rollout if current is not None else {}
     if state and champion == int(state["challenger"]):
-        step = advance_rollout(model, target, server_metrics(target.server_url), now)
+        step = advance_rollout(model, target, server_metrics(target.server_url), now, _labeled(model, lake_root))
         _record(client, registered, step)
         return step
     serving = int(state["stable"]) if state else (current.primary if current is not None else None)
@@ -90,6 +105,7 @@ class RolloutResource(dg.ConfigurableResource):
     served_repository: str = Field(default=DEFAULT_SERVED_REPOSITORY, description="Repository the server watches")
     build_repository: str = Field(default=DEFAULT_BUILD_REPOSITORY, description="Repository engines are built into")
     server_url: str = Field(default=STACK.server_url, description="Inference server whose /metrics is the evidence")
+    lake_root: str = Field(default=STACK.path("lake"), description="Lake holding the feedback join's output")
 
     def target(self) -> RolloutTarget:
         return RolloutTarget(Path(self.served_repository), Path(self.build_repository), self.server_url)
@@ -128,7 +144,7 @@ def rollout_sensor_for(models: list[ModelDeclaration]) -> dg.SensorDefinition:
         events, said = [], []
         for model in models:
             try:
-                step = rollout_tick(model, client, target)
+                step = rollout_tick(model, client, target, lake_root=Path(rollout.lake_root))
             except Exception as error:  # noqa: BLE001 - one model's problem must not stop the others' rollouts
                 said.append(f"{model.name}: {type(error).__name__}: {error}")
                 continue
@@ -143,5 +159,5 @@ def rollout_sensor_for(models: list[ModelDeclaration]) -> dg.SensorDefinition:
     return rollout_sensor
 
 
-def rollout_resources(server_url: str = STACK.server_url) -> dict:
-    return {"rollout": RolloutResource(server_url=server_url)}
+def rollout_resources(server_url: str = STACK.server_url, lake_root: str = STACK.path("lake")) -> dict:
+    return {"rollout": RolloutResource(server_url=server_url, lake_root=lake_root)}

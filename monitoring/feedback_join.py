@@ -49,7 +49,7 @@ def join_labels(
     prediction_time_column: str = "time",
     label_column: str | None = None,
 ) -> FeedbackJoin:
-    """Label status of every prediction (first prediction per id wins) as of `now`.
+    """Label status of every prediction (the first per id and model version wins) as of `now`.
 
     With `label_column`, only labels whose value there is 1 count as positives (a labels table can carry several
     kinds, one column each); without it every label row is a positive.
@@ -60,7 +60,10 @@ def join_labels(
     for column in (id_column, label_time_column):
         if column not in labels.columns:
             raise ValueError(f"labels lack column '{column}'; have {sorted(labels.columns)}")
-    first = predictions.dropna(subset=[id_column]).drop_duplicates(subset=[id_column], keep="first")
+    # One prediction per id and version: a shadow version's score of a mirrored request is kept beside the served
+    # one, so both versions are judged on the same transactions.
+    per = [id_column, "model_version"] if "model_version" in predictions.columns else [id_column]
+    first = predictions.dropna(subset=[id_column]).drop_duplicates(subset=per, keep="first")
     if label_column is not None:
         if label_column not in labels.columns:
             raise ValueError(f"labels lack column '{label_column}'; have {sorted(labels.columns)}")

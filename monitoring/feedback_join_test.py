@@ -84,3 +84,13 @@ def test_a_label_column_keeps_only_that_kind_of_label():
     assert status["a"] == "matured_negative" and status["d"] == "positive"
     with pytest.raises(ValueError, match="'is_dispute'"):
         join_labels(_predictions(), labels, NOW, pd.Timedelta(days=7), label_column="is_dispute")
+
+
+def test_a_shadow_versions_prediction_of_the_same_transaction_is_joined_beside_the_served_one():
+    predictions = _predictions()
+    shadow = predictions.iloc[[0, 1]].assign(model_version=3, score=[0.3, 0.8])
+    joined = join_labels(pd.concat([predictions, shadow]), _labels(), NOW, pd.Timedelta(days=7)).frame
+    both = joined[joined["transaction_id"] == "a"].set_index("model_version")["score"].to_dict()
+    assert both == {1: 0.9, 3: 0.3}, "one prediction per transaction and version: both are judged on it"
+    quality = quality_by_version(joined).set_index("model_version")
+    assert quality.loc[3, "labeled"] == 2 and quality.loc[3, "positives"] == 1

@@ -9,6 +9,7 @@ or a server loses nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +19,7 @@ from pathlib import Path
 from features.model_declaration import ModelDeclaration
 from serving import model_repository
 from serving.deployment_plan import Deployment, read_deployment, write_deployment
-from serving.rollout_policy import HOLD, PROMOTE, ROLLBACK, decide, stage_evidence
+from serving.rollout_policy import HOLD, PROMOTE, ROLLBACK, decide, labeled_evidence, stage_evidence
 
 START = "start"
 COMPLETE = "complete"
@@ -152,10 +153,15 @@ def _stage(
 
 
 def advance_rollout(
-    model: ModelDeclaration, target: RolloutTarget, metrics_text: str | None, now: float | None = None
+    model: ModelDeclaration,
+    target: RolloutTarget,
+    metrics_text: str | None,
+    now: float | None = None,
+    labeled_predictions=None,
 ) -> RolloutStep:
     """One decision on the model's rollout in progress (NONE when there is none): roll back, hold, or move to the
-    next stage (COMPLETE at 100%), from the evidence of the current stage in `metrics_text`."""
+    next stage (COMPLETE at 100%), from the evidence of the current stage in `metrics_text` and, where given, the
+    feedback join's `labeled_predictions` (quality per version on matured labels since the rollout started)."""
     now = time.time() if now is None else now
     name, policy = model.served_name, model.rollout
     current = served_deployment(target.served_repository, name)
@@ -168,6 +174,9 @@ def advance_rollout(
         reason = f"the server at {target.server_url} does not answer /metrics"
         return RolloutStep(name, HOLD, (reason,), current, stable=stable, challenger=challenger)
     evidence = stage_evidence(metrics_text, name, current.sequence, stable, challenger)
+    metric = model.gate.primary_metric
+    labeled = labeled_evidence(labeled_predictions, metric, stable, challenger, float(state["started"]))
+    evidence = dataclasses.replace(evidence, labeled=labeled)
     age = now - float(state["stage_started"])
     decision = decide(policy, evidence, age, state.get("divergence_limit"), shadow=percent == 0)
     record = {

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from features.model_declaration import RolloutDeclaration
 
@@ -173,6 +174,26 @@ def divergence_limit(
     rng = np.random.default_rng(0)
     means = differences[rng.integers(0, len(differences), size=(draws, window))].mean(axis=1)
     return float(np.quantile(means, 1 - false_alarm))
+
+
+def labeled_evidence(joined, metric: str, stable: int, challenger: int, since: float) -> dict:
+    """{"stable": (rows, metric), "challenger": (rows, metric)} from the feedback join's labeled predictions
+    (columns model_version, time, score, label: NaN while pending) made since the rollout started, when the shadow
+    scored the same requests as the serving version; a version without both classes among its labeled rows is
+    left out. `metric` is the gate's: pr_auc, roc_auc (anything else: ROC-AUC)."""
+    if joined is None or len(joined) == 0 or not {"model_version", "time", "score", "label"} <= set(joined.columns):
+        return {}
+    recent = joined[(joined["time"] >= since) & joined["label"].notna()]
+    labeled = {}
+    for role, version in (("stable", stable), ("challenger", challenger)):
+        rows = recent[recent["model_version"] == version]
+        labels = rows["label"].to_numpy(dtype=np.int64)
+        if not 0 < labels.sum() < len(labels):
+            continue
+        scores = rows["score"].to_numpy(dtype=np.float64)
+        value = average_precision_score(labels, scores) if metric == "pr_auc" else roc_auc_score(labels, scores)
+        labeled[role] = (len(rows), float(value))
+    return labeled
 
 
 # ------------------------------------------------------------------ evidence from the server's /metrics

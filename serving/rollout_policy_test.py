@@ -5,6 +5,7 @@ from the exposition the server's own metrics write."""
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from features.model_declaration import RolloutDeclaration
@@ -18,6 +19,7 @@ from serving.rollout_policy import (
     VersionEvidence,
     decide,
     divergence_limit,
+    labeled_evidence,
     quantile,
     stage_evidence,
 )
@@ -97,6 +99,26 @@ def test_rolls_back_on_labeled_quality_once_enough_labels_matured():
     immature = {"stable": (800, 0.60), "challenger": (100, 0.10)}
     immature_evidence = evidence(ev(300, p99=0.001), labeled=immature)
     assert decide(POLICY, immature_evidence, 40, None).action == PROMOTE
+
+
+def test_labeled_evidence_judges_both_versions_on_the_rollouts_own_labeled_rows():
+    rng = np.random.default_rng(3)
+    labels = rng.random(2000) < 0.1
+    good = np.where(labels, rng.uniform(0.5, 1, 2000), rng.uniform(0, 0.6, 2000))
+    frame = pd.DataFrame(
+        {
+            "model_version": np.repeat([1, 2], 2000),
+            "time": np.tile(np.linspace(0, 200, 2000), 2),
+            "score": np.concatenate([good, rng.random(2000)]),
+            "label": np.tile(np.where(np.arange(2000) % 10 == 0, np.nan, labels.astype(float)), 2),
+        }
+    )
+    found = labeled_evidence(frame, "pr_auc", stable=1, challenger=2, since=100.0)
+    (stable_rows, stable_metric), (challenger_rows, challenger_metric) = found["stable"], found["challenger"]
+    assert stable_rows == challenger_rows == 900, "pending labels and rows before the rollout are left out"
+    assert stable_metric > 0.5 > challenger_metric
+    assert labeled_evidence(frame.assign(label=0.0), "pr_auc", 1, 2, 0.0) == {}, "one class: no verdict"
+    assert labeled_evidence(None, "pr_auc", 1, 2, 0.0) == {}
 
 
 def test_the_divergence_limit_holds_its_false_alarm_rate_on_fresh_pairs():
