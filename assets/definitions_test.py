@@ -45,6 +45,7 @@ EXPECTED_SENSORS = {
     "drift_sensor",
     *(f"{m}_performance_sensor" for m in EXAMPLE_MODELS),
     "label_feedback_sensor",
+    "rollout_sensor",
     "redeploy_automation_sensor",
 }
 EXPECTED_SCHEDULES = {f"{m}_retraining_fallback_schedule" for m in EXAMPLE_MODELS}

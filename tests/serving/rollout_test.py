@@ -10,12 +10,10 @@ the answers users saw from each bad version are counted.
 from __future__ import annotations
 
 import dataclasses
-import http.client
 import json
 import math
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -36,7 +34,7 @@ from serving.deployment_plan import Deployment, read_deployment, write_deploymen
 from serving.rollout_controller import RolloutTarget
 from serving.rollout_policy import ROLLBACK, divergence_limit
 from serving.tiny_onnx_models import logistic_model, nan_slice_model, save, slow_twin_model
-from tests.serving.serving_harness import CONFIG, ServerProcess, add_version, infer_body, wait_until
+from tests.serving.serving_harness import CONFIG, LoadGenerator, ServerProcess, add_version, infer_body, wait_until
 from training.registry import CHAMPION, REJECTED_TAG, alias_version, promotion_history, set_champion
 
 POLICY = RolloutDeclaration(
@@ -50,54 +48,32 @@ CHALLENGERS = {
 GOOD = (5, logistic_model(CONFIG, seed=1, output_offset=0.05))
 
 
-class Users:
-    """Four clients sending infer requests with a card id as the sticky key; every answer is kept."""
+def card_request(index: int, sent: int) -> tuple[bytes, str]:
+    """One infer request of a card (each client thread has its own 125 cards), tagged with the card."""
+    card = f"card-{index}-{sent % 125}"
+    return infer_body(1, seed=index * 1_000_003 + sent, parameters={"card_id": card}), card
+
+
+class Users(LoadGenerator):
+    """Four clients sending card requests; `since(mark)` gives (status, version, score, card) per answer."""
 
     def __init__(self, server: ServerProcess) -> None:
-        self.server = server
-        self.answers: list[tuple[int, str | None, float | None, str]] = []
-        self.transport_errors: list[str] = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(4)]
+        super().__init__(server, threads=4, body=card_request)
 
-    def __enter__(self) -> Users:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(15)
-
-    def _run(self, index: int) -> None:
-        connection = self.server.connection()
-        sent = 0
-        while not self._stop.is_set():
-            card = f"card-{index}-{sent % 125}"
-            body = infer_body(1, seed=index * 1_000_003 + sent, parameters={"card_id": card})
-            try:
-                connection.request("POST", "/v2/models/fraud/infer", body=body)
-                reply = connection.getresponse()
-                raw = reply.read()
-            except (OSError, http.client.HTTPException) as error:
-                self.transport_errors.append(f"{type(error).__name__}: {error}")
-                connection.close()
-                connection = self.server.connection()
-                continue
-            version, score = None, None
-            if reply.status == 200:
-                payload = json.loads(raw)
-                version, score = payload["model_version"], payload["outputs"][0]["data"][0]
-            self.answers.append((reply.status, version, score, card))
-            sent += 1
-        connection.close()
+    @property
+    def transport_errors(self) -> list[str]:
+        return self.errors
 
     def mark(self) -> int:
         return len(self.answers)
 
     def since(self, mark: int) -> list[tuple[int, str | None, float | None, str]]:
-        return self.answers[mark:]
+        seen = []
+        for status, payload, card in self.answers[mark:]:
+            ok = status == 200 and isinstance(payload, dict)
+            version = payload["model_version"] if ok else None
+            seen.append((status, version, payload["outputs"][0]["data"][0] if ok else None, card))
+        return seen
 
 
 def holdout_limit(stable: Path, challenger: Path) -> float:

@@ -7,6 +7,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from serving import model_repository
@@ -105,13 +106,25 @@ def _read(response: http.client.HTTPResponse):
 
 
 class LoadGenerator:
-    """Threads sending infer requests over keep-alive connections until stopped; records every outcome."""
+    """Threads sending infer requests over keep-alive connections until stopped; records every outcome.
 
-    def __init__(self, server: ServerProcess, threads: int = 4, rows: int = 1, model: str = "fraud") -> None:
+    With `body`, thread `index`'s `sent`-th request is `body(index, sent)` -> (request body, tag), and every answer
+    is also kept whole in `answers` as (status, parsed payload, tag)."""
+
+    def __init__(
+        self,
+        server: ServerProcess,
+        threads: int = 4,
+        rows: int = 1,
+        model: str = "fraud",
+        body: Callable[[int, int], tuple[bytes, str]] | None = None,
+    ) -> None:
         self.server = server
         self.rows = rows
         self.model = model
+        self.body = body
         self.outcomes: list[tuple[int, str | None]] = []
+        self.answers: list[tuple[int, object, str]] = []
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -131,10 +144,9 @@ class LoadGenerator:
         connection = self.server.connection()
         sent = 0
         while not self._stop.is_set():
+            body, tag = self.body(index, sent) if self.body else (infer_body(self.rows, seed=index + sent), "")
             try:
-                connection.request(
-                    "POST", f"/v2/models/{self.model}/infer", body=infer_body(self.rows, seed=index + sent)
-                )
+                connection.request("POST", f"/v2/models/{self.model}/infer", body=body)
                 status, payload, _ = _read(connection.getresponse())
             except (OSError, http.client.HTTPException) as exc:
                 with self._lock:
@@ -145,6 +157,8 @@ class LoadGenerator:
             version = payload.get("model_version") if isinstance(payload, dict) else None
             with self._lock:
                 self.outcomes.append((status, version))
+                if self.body:
+                    self.answers.append((status, payload, tag))
             sent += 1
         connection.close()
 
