@@ -101,8 +101,8 @@ def stage_name(percent: int) -> str:
 def switch(model: ModelDeclaration, target: RolloutTarget, version: int, reason: str) -> RolloutStep:
     """All traffic to `version` at once (a rollback to a known version, a first deployment, a change by hand)."""
     name = model.served_name
-    current = served_deployment(target.served_repository, name)
-    if current is None:
+    current = read_deployment(target.served_repository, name)
+    if current is None:  # the model's first deployment file (it may have served its newest folder until now)
         deployment = write(target, name, Deployment({version: 100}, sequence=1))
     else:
         deployment = write(target, name, current.next(weights={version: 100}, shadow=(), rollout={}, sticky_key=None))
@@ -116,7 +116,7 @@ def start_rollout(
     model declared with `stages=(100,)` switches at once instead."""
     name, stages = model.served_name, model.rollout.stages
     current = served_deployment(target.served_repository, name)
-    if current is None:
+    if current is None or read_deployment(target.served_repository, name) is None and version == current.primary:
         return switch(model, target, version, f"first deployment: v{version} takes all traffic")
     state = current.rollout
     if state and int(state["challenger"]) == version:

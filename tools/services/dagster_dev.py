@@ -22,6 +22,9 @@ concurrency:
     max_concurrent_runs: 2  # two cores: a retraining run and one short run at a time
   pools:
     default_limit: 1  # e.g. kafka_ingest: one consumer of the shared group at a time
+sensors:
+  use_threads: true  # the rollout sensor's ticks must not wait behind a drift tick that reads Kafka
+  num_workers: 2
 """
 
 
