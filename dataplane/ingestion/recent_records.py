@@ -39,10 +39,7 @@ def read_recent_by(
 ) -> dict[str, list[dict]]:
     """The newest records of each group on a shared topic, read once for all groups: up to `wanted[group]` records
     of every group `key` names. The look-back starts at the sum of the wanted counts and doubles (up to
-    `max_lookback` times that sum) while a group is short, the topic has older records, and the last doubling
-    found more of a short group: a group absent from the newest records (a model that gets no traffic, such as a
-    parent whose requests all go to its segments) stops the search instead of re-reading the topic up to the
-    limit on every tick."""
+    `max_lookback` times that sum) while a group is short and the topic has older records."""
     check_reachable(bootstrap_servers)
     total = max(sum(wanted.values()), 1)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, consumer_timeout_ms=1000)
@@ -55,7 +52,6 @@ def read_recent_by(
         ends = consumer.end_offsets(assigned)
         begins = consumer.beginning_offsets(assigned)
         lookback = 1
-        previous: dict[str, int] | None = None
         while True:
             records, reached_start = _read_tail(consumer, assigned, begins, ends, total * lookback)
             groups: dict[str, list[dict]] = {group: [] for group in wanted}
@@ -63,11 +59,9 @@ def read_recent_by(
                 group = key(record)
                 if group in groups:
                     groups[group].append(record)
-            short = {g for g, n in wanted.items() if len(groups[g]) < n}
-            growing = previous is None or any(len(groups[g]) > previous[g] for g in short)
-            if not short or reached_start or lookback >= max_lookback or not growing:
+            short = any(len(groups[g]) < n for g, n in wanted.items())
+            if not short or reached_start or lookback >= max_lookback:
                 return {g: rows[-wanted[g] :] if wanted[g] else [] for g, rows in groups.items()}
-            previous = {g: len(rows) for g, rows in groups.items()}
             lookback *= 2
     finally:
         consumer.close(autocommit=False)
