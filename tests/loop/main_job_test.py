@@ -52,9 +52,9 @@ def main_job(tmp_path_factory):
     state = tmp_path_factory.mktemp("stack")
     summary_file = state / "summary.json"
     cmd = [sys.executable, "-m", "tools.local_stack", "--short", "--state-dir", str(state), "--free-ports"]
-    cmd += ["--summary-json", str(summary_file), "--loop-timeout", "720", "--wait-for", DRIFTED]
+    cmd += ["--summary-json", str(summary_file), "--loop-timeout", "900", "--wait-for", DRIFTED]
     try:
-        result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1500, check=False)
+        result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800, check=False)
         print(result.stdout[-20_000:])
         print(result.stderr[-5_000:], file=sys.stderr)
         assert result.returncode == 0, f"the main job failed:\n{result.stdout[-4000:]}\n{result.stderr[-3000:]}"
