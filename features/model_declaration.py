@@ -88,6 +88,9 @@ class RolloutDeclaration:
     stages: tuple[int, ...] = (0, 5, 25, 100)
     """Percent of traffic the new version answers at each stage; 0 is the shadow stage (it scores a mirror of the
     traffic, nobody sees its answers); the last stage must be 100. (100,) switches at once."""
+    shadow_percent: int = 25
+    """Share of the requests mirrored to the new version in the shadow stage: its evidence at a quarter of the
+    traffic comes in seconds, and the served traffic pays a quarter of the mirroring's CPU (docs/bench/rollout.md)."""
     sticky_key: str | None = None
     """Request field that keeps one entity on one version during a canary (for example a card id); None: the
     transaction id, so each request is drawn on its own."""
@@ -262,6 +265,8 @@ def check_declaration(model: ModelDeclaration, event_columns: Collection[str], l
         raise DeclarationError(
             name, "rollout", "min_requests >= 1, divergence_window >= 10 and divergence_false_alarm in (0, 0.5)"
         )
+    if not 1 <= rollout.shadow_percent <= 100:
+        raise DeclarationError(name, "rollout.shadow_percent", "must be a whole percentage in [1, 100]")
     if rollout.divergence_tolerance < 1:
         raise DeclarationError(name, "rollout.divergence_tolerance", "must be >= 1 (it widens the calibrated limit)")
     if rollout.min_stage_seconds < 0 or rollout.max_stage_seconds < rollout.min_stage_seconds:

@@ -35,6 +35,8 @@ class Deployment:
     """Percent of the model's traffic per version; they sum to 100."""
     shadow: tuple[int, ...] = ()
     """Versions that score a mirror of the traffic without answering it."""
+    shadow_percent: int = 100
+    """Share of the requests mirrored to the shadow versions (each request drawn at random)."""
     sequence: int = 0
     """Increases with every change; metrics of a rollout stage carry it, so each stage's evidence is its own."""
     sticky_key: str | None = None
@@ -46,6 +48,8 @@ class Deployment:
 
     def __post_init__(self) -> None:
         problems = _problems(self.weights, self.shadow)
+        if not 1 <= self.shadow_percent <= 100:
+            problems.append(f"shadow_percent must be a whole percentage in [1, 100], got {self.shadow_percent}")
         if problems:
             raise DeploymentError("; ".join(problems))
 
@@ -65,6 +69,7 @@ class Deployment:
             other is not None
             and self._traffic() == other._traffic()
             and set(self.shadow) == set(other.shadow)
+            and self.shadow_percent == other.shadow_percent
             and self.sequence == other.sequence
             and self.sticky_key == other.sticky_key
         )
@@ -112,6 +117,7 @@ class Deployment:
         return cls(
             weights=weights,
             shadow=shadow,
+            shadow_percent=_whole(document.get("shadow_percent", 100), "shadow_percent"),
             sequence=int(document.get("sequence", 0)),
             sticky_key=document.get("sticky_key"),
             rollbacks=int(document.get("rollbacks", 0)),

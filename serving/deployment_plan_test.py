@@ -19,6 +19,7 @@ from serving.deployment_plan import Deployment, DeploymentError, read_deployment
         ({"weights": {"1": 100}, "shadow": [2, 2]}, "shadow versions repeat"),
         ({"weights": {"x": 100}}, "whole numbers"),
         ({"weights": {"1": 100}, "canary": 5}, "unknown fields ['canary']"),
+        ({"weights": {"1": 100}, "shadow": [2], "shadow_percent": 0}, "shadow_percent must be a whole percentage"),
         ([1, 2], "JSON object"),
     ],
 )
@@ -29,7 +30,9 @@ def test_a_bad_deployment_is_refused_naming_the_problem(document, message):
 
 
 def test_round_trip_and_the_primary_version():
-    deployment = Deployment({3: 75, 4: 25}, shadow=(5,), sequence=7, sticky_key="card_id", rollbacks=1)
+    deployment = Deployment(
+        {3: 75, 4: 25}, shadow=(5,), shadow_percent=25, sequence=7, sticky_key="card_id", rollbacks=1
+    )
     again = Deployment.from_dict(json.loads(json.dumps(deployment.to_dict())))
     assert again == deployment
     assert deployment.primary == 3 and deployment.versions == (3, 4, 5)

@@ -128,6 +128,11 @@ class DynamicBatcher:
 
     async def submit(self, inputs: Arrays, rows: int) -> tuple[Arrays, int]:
         """Queues one request of `rows` rows and waits for its slice of the batch outputs and the model version."""
+        return await self.submit_nowait(inputs, rows)
+
+    def submit_nowait(self, inputs: Arrays, rows: int) -> asyncio.Future:
+        """Queues one request and returns the future of its (outputs, version) without awaiting it: for work nobody
+        waits on (a shadow's mirrored requests), a callback on the future costs less than a task per request."""
         limit = self.config.max_queue_rows
         if self._queued_rows + rows > limit:
             raise QueueFullError(self._queued_rows, limit, retry_after_s=max(self.config.max_queue_delay_s, 0.05))
@@ -138,7 +143,7 @@ class DynamicBatcher:
         self._wake.set()
         if self._queued_rows >= self.config.max_batch_size:
             self._full.set()
-        return await future
+        return future
 
     def _take_batch(self) -> list[_Pending]:
         batch: list[_Pending] = []

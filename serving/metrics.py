@@ -188,7 +188,9 @@ class ServingMetrics:
             registry=registry,
         )
         self._request_children: dict[tuple, tuple] = {}
-        self._rollout_children: dict[tuple, tuple] = {}
+        self._rollout_children: dict[tuple, object] = {}
+        self._run_children: dict[tuple, object] = {}
+        self._difference_children: dict[tuple, object] = {}
 
     def request(self, model: str, version: str, endpoint: str, status: int, seconds: float) -> None:
         """Counts one answered request and observes its latency."""
@@ -214,10 +216,17 @@ class ServingMetrics:
 
     def rollout_run(self, model: str, version: int, role: str, sequence: int, seconds: float) -> None:
         """Observes one model run (one batch) of a version during a rollout."""
-        self.rollout_latency.labels(model, str(version), role, str(sequence)).observe(seconds)
+        key = (model, version, role, sequence)
+        child = self._run_children.get(key)
+        if child is None:
+            child = self._run_children[key] = self.rollout_latency.labels(model, str(version), role, str(sequence))
+        child.observe(seconds)
 
     def observe_difference(self, model: str, version: int, sequence: int, differences: np.ndarray) -> None:
-        child = self.score_difference.labels(model, str(version), str(sequence))
+        key = (model, version, sequence)
+        child = self._difference_children.get(key)
+        if child is None:
+            child = self._difference_children[key] = self.score_difference.labels(model, str(version), str(sequence))
         for value in np.asarray(differences, dtype=np.float64).reshape(-1).tolist():
             child.observe(value)
 

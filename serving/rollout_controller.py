@@ -149,7 +149,13 @@ def _stage(
         weights, shadow = {stable: 100}, (challenger,)
     else:
         weights, shadow = {stable: 100 - percent, challenger: percent}, ()
-    return current.next(weights=weights, shadow=shadow, rollout=state, sticky_key=model.rollout.sticky_key)
+    return current.next(
+        weights=weights,
+        shadow=shadow,
+        shadow_percent=model.rollout.shadow_percent,
+        rollout=state,
+        sticky_key=model.rollout.sticky_key,
+    )
 
 
 def advance_rollout(

@@ -10,11 +10,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import gc
 import itertools
 import json
 import logging
+import math
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -57,6 +61,8 @@ log = logging.getLogger("serving.server")
 SERVER_NAME = "flywheel"
 SERVER_VERSION = "1"
 JSON = "application/json"
+SHADOW_QUEUE_DELAY_S = 0.002
+"""How long a shadow's batcher holds a partial batch for more mirrored rows."""
 
 
 @dataclass(frozen=True)
@@ -139,23 +145,33 @@ class ServedModel:
     segment: dict | None = None
     """For a partitioned model: {"parent", "column", "values"}, the slice of the parent's requests it takes."""
 
-    batchers: dict[int, tuple[LoadedModel, DynamicBatcher]] = field(default_factory=dict)
-    """By id() of the loaded version: its batcher (a version's requests run on that version, also mid-switch)."""
+    batchers: dict[tuple[int, bool], tuple[LoadedModel, DynamicBatcher]] = field(default_factory=dict)
+    """By (id() of the loaded version, shadow): its batchers (a version's requests run on that version, also
+    mid-switch; its mirrored requests on a batcher of their own)."""
 
-    def batcher(self, model: LoadedModel) -> DynamicBatcher:
-        """The loaded version's batcher, started on first use (on the event loop)."""
-        entry = self.batchers.get(id(model))
+    def batcher(self, model: LoadedModel, shadow: bool = False) -> DynamicBatcher:
+        """The loaded version's batcher, started on first use (on the event loop). A version first used as a shadow
+        gets a batcher that waits up to SHADOW_QUEUE_DELAY_S for fuller batches: nobody waits on its answers, and
+        fewer, larger runs cost the served traffic less CPU."""
+        entry = self.batchers.get((id(model), shadow))
         if entry is None:
             run = VersionRunTimer(self.metrics, self.host, model)
-            entry = (model, DynamicBatcher(run, self.batcher_config, self.metrics.batch_observer(self.host.name)))
+            config = self.batcher_config
+            if shadow:
+                delay = max(config.max_queue_delay_s, SHADOW_QUEUE_DELAY_S)
+                config = dataclasses.replace(config, max_queue_delay_s=delay)
+            entry = (model, DynamicBatcher(run, config, self.metrics.batch_observer(self.host.name)))
             entry[1].start()
-            self.batchers[id(model)] = entry
+            self.batchers[(id(model), shadow)] = entry
         return entry[1]
 
     async def retire_batchers(self) -> None:
         """Stops the batchers of versions the deployment no longer names, once nothing waits on them."""
         routing = self.host.routing
-        serving = {id(m) for m in routing.models.values()} if routing is not None else set()
+        serving = set()
+        if routing is not None:
+            deployment = routing.deployment
+            serving = {(id(m), v in deployment.shadow) for v, m in routing.models.items()}
         for key, (_, batcher) in list(self.batchers.items()):
             if key not in serving and batcher.idle:
                 del self.batchers[key]
@@ -192,7 +208,7 @@ class InferenceServer:
         """Models named on the command line that the repository does not hold yet."""
         self._segments: dict[str, list[ServedModel]] = {}
         """Served segment models by the serving name of their parent."""
-        self._shadow_tasks: set[asyncio.Task] = set()
+        self._shadow_in_flight = 0
 
     # lifecycle
     def _on_reload(self, event: ReloadEvent, previous: list, host: list) -> None:
@@ -324,7 +340,7 @@ class InferenceServer:
         self._stop.set()
         for model in self.models.values():
             await model.stop()
-        await asyncio.gather(*self._tasks, *self._shadow_tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.prediction_log is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.prediction_log.close)
 
@@ -431,10 +447,12 @@ class InferenceServer:
         scores = outputs[model.config.outputs[0].name]
         if scores.dtype.kind != "f":
             return True
-        if not np.isfinite(scores).all():
-            return False
-        bounds = served.host.check.output_range
-        return bounds is None or bool(scores.min() >= bounds[0] and scores.max() <= bounds[1])
+        low, high = served.host.check.output_range or (-math.inf, math.inf)
+        if scores.size == 1:  # the usual request: compare one Python float (NaN fails every comparison)
+            value = scores.item()
+            return low <= value <= high and math.isfinite(value)
+        lowest, highest = float(scores.min()), float(scores.max())  # NaN propagates into both
+        return low <= lowest and highest <= high and math.isfinite(lowest) and math.isfinite(highest)
 
     async def _score(
         self, served: ServedModel, routing: Routing, model: LoadedModel, inputs: dict[str, np.ndarray], rows: int
@@ -466,33 +484,41 @@ class InferenceServer:
         return outputs, version
 
     def _mirror(self, served: ServedModel, routing: Routing, inputs, rows: int, served_scores, log_context) -> None:
-        """Scores a copy of the request on each shadow version in the background (bounded; never answered).
-        `log_context` is (request_id, transaction_ids, named features) for the prediction log."""
-        sequence = routing.deployment.sequence
-        for version in routing.deployment.shadow:
+        """Queues a copy of the request on each shadow version's batcher (bounded; never answered); a callback on its
+        future measures it. `log_context` is (request_id, transaction_ids, named features) for the prediction log."""
+        deployment = routing.deployment
+        # a random draw, not every k-th request: traffic with a period (retries, polling clients) would alias
+        if deployment.shadow_percent < 100 and random.random() * 100 >= deployment.shadow_percent:
+            return
+        sequence = deployment.sequence
+        for version in deployment.shadow:
             model = routing.models[version]
-            if len(self._shadow_tasks) >= self.config.max_shadow_in_flight:
+            if self._shadow_in_flight >= self.config.max_shadow_in_flight:
                 self.metrics.rollout_outcome(served.host.name, version, "shadow", sequence, "dropped")
                 continue
-            task = asyncio.get_running_loop().create_task(
-                self._shadow(served, sequence, model, inputs, rows, served_scores, log_context)
+            try:
+                future = served.batcher(model, shadow=True).submit_nowait(inputs, rows)
+            except QueueFullError:
+                self.metrics.rollout_outcome(served.host.name, version, "shadow", sequence, "dropped")
+                continue
+            self._shadow_in_flight += 1
+            future.add_done_callback(
+                functools.partial(self._shadow_done, served, sequence, model, served_scores, log_context)
             )
-            self._shadow_tasks.add(task)
-            task.add_done_callback(self._shadow_tasks.discard)
 
-    async def _shadow(self, served, sequence, model: LoadedModel, inputs, rows, served_scores, log_context) -> None:
+    def _shadow_done(self, served, sequence, model: LoadedModel, served_scores, log_context, future) -> None:
+        self._shadow_in_flight -= 1
         name = served.host.name
-        try:
-            outputs, version = await served.batcher(model).submit(inputs, rows)
-        except (QueueFullError, QueueTimeoutError):
-            self.metrics.rollout_outcome(name, model.version, "shadow", sequence, "dropped")
+        if future.cancelled():
             return
-        except Exception:  # noqa: BLE001 - a failing shadow is evidence, never a served error
-            self.metrics.rollout_outcome(name, model.version, "shadow", sequence, "error")
+        error = future.exception()
+        if error is not None:
+            outcome = "dropped" if isinstance(error, QueueFullError | QueueTimeoutError) else "error"
+            self.metrics.rollout_outcome(name, model.version, "shadow", sequence, outcome)
             return
+        outputs, version = future.result()
         valid = self._valid(served, model, outputs)
-        outcome = "ok" if valid else "invalid"
-        self.metrics.rollout_outcome(name, model.version, "shadow", sequence, outcome)
+        self.metrics.rollout_outcome(name, model.version, "shadow", sequence, "ok" if valid else "invalid")
         scores = outputs[model.config.outputs[0].name]
         if valid:
             self.metrics.observe_difference(name, version, sequence, np.abs(scores - served_scores))
