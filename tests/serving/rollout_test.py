@@ -151,6 +151,18 @@ def served_primary(server) -> str:
     return server.request("GET", "/v2/models/fraud")[1]["versions"][0]
 
 
+def every_worker(server, check, answers: int = 8) -> bool:
+    """`check(metadata)` holds on `answers` fresh connections in a row (each may reach the other worker)."""
+    return all(check(server.request("GET", "/v2/models/fraud")[1]) for _ in range(answers))
+
+
+def serves_only(server, version: str):
+    """Until every worker serves `version` alone (each applies a deployment on its own poll)."""
+    return wait_until(
+        lambda: every_worker(server, lambda m: m["versions"] == [version] and "deployment" not in m), timeout=5
+    )
+
+
 @pytest.mark.parametrize("case", list(CHALLENGERS))
 def test_a_challenger_that_misbehaves_live_is_rolled_back_before_it_reaches_all_traffic(stack, case):
     version, onnx_model = CHALLENGERS[case]
@@ -175,10 +187,7 @@ def test_a_challenger_that_misbehaves_live_is_rolled_back_before_it_reaches_all_
     assert expected_reason[case] in client.get_model_version(registered, str(version)).tags[REJECTED_TAG]
     event = promotion_history(client, registered)[-1]
     assert event.action == "rollback" and event.to_version == "1" and event.evidence["challenger"]["requests"] > 0
-    assert wait_until(
-        lambda: served_primary(server) == "1" and "deployment" not in server.request("GET", "/v2/models/fraud")[1],
-        timeout=5,
-    )
+    assert serves_only(server, "1")
     deployment = read_deployment(stack["target"].served_repository, "fraud")
     assert deployment.weights == {1: 100} and deployment.rollbacks == rollbacks_before + 1
     assert wait_until(
@@ -209,7 +218,7 @@ def test_a_good_challenger_goes_through_every_stage_and_sticky_cards_stay(stack)
             weights = step.deployment.weights
             shares.append("shadow" if step.deployment.shadow else weights.get(version, 0))
     assert shares == ["shadow", 5, 25, 100], shares
-    assert wait_until(lambda: served_primary(server) == str(version), timeout=5)
+    assert serves_only(server, str(version))
     actions = [e.action for e in promotion_history(client, registered)[-3:]]
     assert actions == ["canary", "canary", "rollout"], actions
     answers = users.since(mark)
@@ -264,7 +273,7 @@ def test_a_registry_rollback_by_hand_reaches_serving_in_one_sensor_tick(stack):
     assert observation.asset_key == dg.AssetKey("fraud_deployment")
     assert observation.metadata["decision"].value == "follow"
     assert observation.metadata["weights"].value == {"1": 100}
-    assert wait_until(lambda: served_primary(server) == "1", timeout=5), "the server answers with v1 within a reload"
+    assert serves_only(server, "1"), "every worker answers with v1 within a reload"
 
 
 def test_a_deployment_that_cannot_be_applied_is_refused_whole(stack):
