@@ -218,3 +218,27 @@ def test_a_model_added_by_declaration_alone_reaches_the_running_server(main_job,
         answer = json.loads(reply.read())
     assert answer["model_name"] == "amount_watch" and answer["model_version"] == "1"
     assert 0.0 <= answer["score"] <= 1.0
+
+
+def test_a_registry_rollback_on_the_running_stack_reaches_the_server_within_a_sensor_tick(main_job):
+    """`python -m training.registry rollback`, as a user would run it on the stack the main job left running: the
+    rollout sensor (in the stack's Dagster daemon) makes the server answer with the previous champion."""
+    state, _, _ = main_job
+    stack = _stack(state)
+    registered = DRIFTED_MODEL.registered_model
+    retrained = served_version(stack.server_url, DRIFTED_MODEL.served_name)
+    assert retrained is not None and retrained >= 2
+    cmd = [sys.executable, "-m", "training.registry", "--tracking-uri", stack.mlflow_uri, "rollback"]
+    result = subprocess.run(
+        [*cmd, "--model", registered], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    previous = int(MlflowClient(stack.mlflow_uri).get_model_version_by_alias(registered, "champion").version)
+    assert previous < retrained
+    started = time.monotonic()
+    while time.monotonic() - started < 90:  # the rollout sensor ticks every 5 s in --short; the daemon adds its loop
+        if served_version(stack.server_url, DRIFTED_MODEL.served_name) == previous:
+            break
+        time.sleep(1)
+    assert served_version(stack.server_url, DRIFTED_MODEL.served_name) == previous, "serving followed the rollback"
+    print(f"the server answered with v{previous} {time.monotonic() - started:.0f} s after the registry rollback")
