@@ -25,9 +25,9 @@ HOLD = "hold"
 ROLLBACK = "rollback"
 MIN_ERRORS_FOR_ROLLBACK = 5
 """Failed answers the new version must have given before its error rate can roll it back (one is noise)."""
-MIN_RUNS_FOR_MEDIAN = 20
+MIN_RUNS_FOR_MEDIAN = 50
 """Model runs per version before their median run times are compared."""
-MIN_RUNS_FOR_P99 = 200
+MIN_RUNS_FOR_P99 = 500
 """Model runs per version before their p99 run times are compared (fewer make p99 little more than the maximum,
 and one descheduled run on a busy machine would decide)."""
 

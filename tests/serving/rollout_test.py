@@ -42,7 +42,7 @@ POLICY = RolloutDeclaration(
 )
 CHALLENGERS = {
     "nan_on_a_slice": (2, nan_slice_model(CONFIG, seed=1, category=3)),
-    "slow": (3, slow_twin_model(CONFIG, seed=1)),
+    "slow": (3, slow_twin_model(CONFIG, seed=1, width=2048)),
     "shifted_scores": (4, logistic_model(CONFIG, seed=1, output_offset=3.0)),
 }
 GOOD = (5, logistic_model(CONFIG, seed=1, output_offset=0.05))
