@@ -537,6 +537,8 @@ def print_summary(summary: dict) -> None:
         for decision in loop.get("rollout") or []:
             weights = ", ".join(f"v{v} {w}%" for v, w in decision["weights"].items())
             note(f"  rollout: {decision['decision']:<8} -> {weights}; shadow {decision['shadow']}")
+            if decision["decision"] == "rollback":
+                note(f"    {decision['reasons']}")
 
 
 def print_where_to_look(records: list[ServiceRecord]) -> None:
@@ -670,7 +672,10 @@ def main(argv: list[str] | None = None) -> int:
                 loop["timeline"] = loop_timeline(
                     stack.dagster_home, loop["runs"], drift_started, loop["at"], loop["model"]
                 )
-                loop["rollout"] = rollout_decisions(stack.dagster_home, loop["model"], drift_started)
+
+            watched = loop.get("model") or args.wait_for
+            if watched:  # also when the loop did not close: a rollback or a held stage says why
+                loop["rollout"] = rollout_decisions(stack.dagster_home, watched, drift_started)
             if loop["closed"]:
                 note(f"{loop['model']} v{loop['served']} is live; scoring a little more drifted traffic with it")
                 time.sleep(max(10.0, args.serve_seconds))
