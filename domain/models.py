@@ -40,7 +40,14 @@ list: the example's concept drift is fraud on the card's own device, and a model
 less on device novelty; a gate that forbade that would keep the stale champion serving."""
 
 CARD_ROLLOUT = RolloutDeclaration(
-    stages=(0, 10, 50, 100), sticky_key="card_id", min_requests=150, min_stage_seconds=20.0
+    stages=(0, 10, 50, 100),
+    sticky_key="card_id",
+    min_requests=150,
+    min_stage_seconds=20.0,
+    # The shadow's batcher gathers up to 2 ms of mirrored requests, so on this model its batches, and their run
+    # times, are several times the served ones' (a CI main job: p99 3.7 ms against 1.2 ms); a 5 ms slack on the
+    # median still rolls back a version 20x slower than the ~0.3 ms this model takes per batch.
+    median_slack_seconds=0.005,
 )
 """A retrained model shadows the serving one, then answers 10% and 50% of the cards before all of them; a card
 stays on one version while the canary grows. Short holds: the example's traffic reaches 150 requests per stage in
