@@ -252,7 +252,7 @@ def report(overhead: dict, rollbacks: dict, load: tuple, load_after: tuple, args
     lines += [
         "",
         "The time is bounded below by the tick (the rollout sensor runs every `max(5, FLYWHEEL_SENSOR_INTERVAL_S "
-        "// 3)` seconds in the stack) and by the evidence each rule needs: 5 failed answers for the error rate, 20 "
+        "// 3)` seconds in the stack) and by the evidence each rule needs: 5 failed answers for the error rate, 50 "
         "runs of each version for the median model time, a 200-row window for the score divergence.",
     ]
     return "\n".join(lines) + "\n"
