@@ -19,8 +19,8 @@ from pydantic import Field
 from assets.stack_environment import STACK
 from features.model_declaration import ModelDeclaration
 from serving import model_repository
-from serving.deployment_plan import read_deployment
-from serving.rollout_controller import RolloutStep, RolloutTarget, served_deployment, start_rollout, write
+from serving.deployment_plan import read_deployment, served_deployment
+from serving.rollout_controller import RolloutStep, RolloutTarget, start_rollout, write
 
 DEFAULT_SERVED_REPOSITORY = STACK.path("serving", "models")
 

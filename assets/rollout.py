@@ -23,6 +23,7 @@ from assets.mlflow_tracking import MlflowTracking
 from assets.serving_engine import DEFAULT_BUILD_REPOSITORY
 from assets.stack_environment import STACK
 from features.model_declaration import ModelDeclaration
+from serving.deployment_plan import served_deployment
 from serving.rollout_controller import (
     COMPLETE,
     NONE,
@@ -30,7 +31,6 @@ from serving.rollout_controller import (
     RolloutTarget,
     advance_rollout,
     available,
-    served_deployment,
     server_metrics,
     start_rollout,
     switch,

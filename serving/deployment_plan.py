@@ -20,6 +20,8 @@ import zlib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from serving import model_repository
+
 DEPLOYMENT_FILE = "deployment.json"
 
 
@@ -171,6 +173,16 @@ def read_deployment(root: Path, name: str) -> Deployment | None:
         return Deployment.from_dict(document)
     except DeploymentError as error:
         raise DeploymentError(f"{path}: {error}") from None
+
+
+def served_deployment(root: Path, name: str) -> Deployment | None:
+    """The model's deployment file, else what it serves without one: its pinned version, else its newest complete one,
+    at 100% (None when it has no complete version)."""
+    deployment = read_deployment(root, name)
+    if deployment is not None:
+        return deployment
+    version = model_repository.serving_version(root, name)
+    return Deployment({version: 100}) if version is not None else None
 
 
 def write_deployment(root: Path, name: str, deployment: Deployment) -> Path:

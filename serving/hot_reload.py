@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serving import model_repository
-from serving.deployment_plan import Deployment, DeploymentError, read_deployment
+from serving.deployment_plan import Deployment, DeploymentError, served_deployment
 from serving.loaded_model import LoadCheck, LoadedModel, ModelLoadError, file_stamp, load_version
 from serving.model_config import ModelConfig
 
@@ -89,17 +89,13 @@ class ModelHost:
         """The deployment the repository asks for: its deployment.json, else its pinned version, else its newest
         complete one (None when nothing can be read or nothing is complete)."""
         try:
-            deployment = read_deployment(self.root, self.name)
-            if deployment is not None:
-                return deployment
-            version = model_repository.serving_version(self.root, self.name)
+            return served_deployment(self.root, self.name)
         except DeploymentError as exc:
             self._refuse_deployment(-1, str(exc))
             return None
         except (OSError, ValueError) as exc:  # a config.pbtxt being replaced, or a bad pin: keep serving
             log.warning("model '%s': cannot read which version to serve (%s); keeping the current one", self.name, exc)
             return None
-        return Deployment({version: 100}) if version is not None else None
 
     def candidate(self) -> int | None:
         """The next version to load for the wanted deployment: one it names that is not loaded and did not fail

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from features.model_declaration import ModelDeclaration
 from serving import model_repository
-from serving.deployment_plan import Deployment, read_deployment, write_deployment
+from serving.deployment_plan import Deployment, read_deployment, served_deployment, write_deployment
 from serving.rollout_policy import HOLD, PROMOTE, ROLLBACK, decide, labeled_evidence, stage_evidence
 
 START = "start"
@@ -56,15 +56,6 @@ class RolloutStep:
 
     def describe(self) -> str:
         return f"{self.model}: {self.action}" + (f" ({'; '.join(self.reasons)})" if self.reasons else "")
-
-
-def served_deployment(root: Path, name: str) -> Deployment | None:
-    """The model's deployment file, else what it serves without one (its pinned or newest version at 100%)."""
-    deployment = read_deployment(root, name)
-    if deployment is not None:
-        return deployment
-    version = model_repository.serving_version(root, name)
-    return Deployment({version: 100}) if version is not None else None
 
 
 def server_metrics(server_url: str, timeout: float = 5.0) -> str | None:
