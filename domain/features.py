@@ -72,7 +72,7 @@ FRAUD_DRIFT_EXEMPT = CARD_HISTORY_STATISTICS
 """Features the fraud models' drift monitoring leaves out (the models still use them)."""
 
 
-DISPUTE_NUMERIC = ("amount", "card_amount_zscore", "card_txn_count_24h", "card_country_is_new")
+DISPUTE_NUMERIC = ("amount", "card_txn_count_24h", "card_amount_sum_24h", "card_country_is_new")
 DISPUTE_CATEGORICAL = ("merchant_category", "channel", "country")
 DISPUTE_FEATURE_DEFINITIONS: tuple[NumericFeature, ...] = tuple(
     f for f in FRAUD_FEATURE_DEFINITIONS if f.name in DISPUTE_NUMERIC
@@ -83,5 +83,11 @@ DISPUTE_CATEGORICAL_DEFINITIONS: tuple[Categorical, ...] = tuple(
 DISPUTE_FEATURES = spec_of(
     "transaction_id", "event_time", "is_dispute", DISPUTE_FEATURE_DEFINITIONS, DISPUTE_CATEGORICAL_DEFINITIONS
 )
-"""The dispute model's inputs: what was bought, where, how and how unusual the amount is for the card; no time of
-day and no fraud rates (a dispute is about the merchant and the purchase, not about who holds the card)."""
+"""The dispute model's inputs: what was bought, where, how, and how much the card spends in a day; no time of day and
+no fraud rates (a dispute is about the merchant and the purchase, not about who holds the card).
+
+No statistic of the card's whole history either: the dispute model once used `card_amount_zscore`, and since a
+dispute hardly depends on it, exempting it from drift statistics was not enough. Its upper tail shrinks as histories
+grow (the 90th percentile fell from about 2 in the first week to 0.7 in the fourth), and the score followed: on the
+`--short` main job's unchanged traffic, from day 14 on, the model's score PSI reached 0.23 to 0.31 against a limit of
+0.16, and its drift sensor retrained it on no change at all. The day's spend (a 24-hour window) does not age."""

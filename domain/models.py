@@ -99,7 +99,7 @@ DISPUTE = ModelDeclaration(
     categorical_features=DISPUTE_CATEGORICAL_DEFINITIONS,
     label_maturity=timedelta(days=21),  # disputes come later than fraud chargebacks
     gate=GateDeclaration(primary_metric="roc_auc", min_improvement=0.005, min_quality={"roc_auc": 0.55}),
-    drift=DriftDeclaration(exempt=("card_amount_zscore",), window_rows=2000, false_alarm_rate=0.01),
+    drift=DriftDeclaration(window_rows=2000, false_alarm_rate=0.01),
     budget=RetrainBudget(daily_runs=1, cooldown_minutes=720.0),
     rollout=CARD_ROLLOUT,
 )
