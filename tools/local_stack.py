@@ -1,12 +1,14 @@
 """flywheel run: the main job, the whole loop on one machine with embedded defaults.
 
-1. starts Kafka, MLflow, Prometheus and the inference server (on 127.0.0.1),
+1. starts Kafka, MLflow, Prometheus (the repository's alert rules, scraping the server and the pipeline exporter),
+   Alertmanager and its pager, and the inference server (on 127.0.0.1),
 2. generates a card-transaction history and streams a little live traffic and late labels through Kafka,
 3. materialises the asset graph from raw data to the gated champion, its engine and its deployment,
 4. starts Dagster (webserver and daemon: sensors, automation) and sends live traffic through the server,
 5. injects a drift scenario (unless --drift none) and waits while the sensors retrain, gate, promote,
    rebuild the engine and redeploy without anyone's help, then
-6. prints a summary: model versions, what triggered what, latencies and quality per served version.
+6. prints a summary: model versions, what triggered what, the rollout's decisions, which alerts went pending and
+   firing and what reached the pager, latencies and quality per served version.
 
 Everything it starts keeps running (look around in the UIs) until `tools/flywheel down`; Ctrl-C while it runs,
 or --stop-after, stops it all. --short is the CI size (small data, fast sensor ticks).
@@ -358,6 +360,42 @@ def rollout_decisions(dagster_home: Path, model: str, since: float) -> list[dict
     return decisions
 
 
+MONITORING_ALERTS = ("FlywheelFeatureDrift", "FlywheelLabeledQualityDrop", "FlywheelAutomaticRollback")
+"""The model alerts the main job reports: how each went in the stack's Prometheus, and what reached the pager."""
+
+
+def alerts_seen(stack: Stack, since: float, step: float = 5.0) -> dict[str, list[dict]]:
+    """The model alerts since `since`: each (alert, model) with the first time Prometheus held it pending and firing
+    (from its ALERTS series), and each notification the pager received from Alertmanager."""
+    from tools.services.pager import read_notifications
+    from tools.services.prometheus import PrometheusService
+
+    prometheus = PrometheusService(stack.state_dir / "prometheus", port=stack.ports["prometheus"])
+    names = "|".join(MONITORING_ALERTS)
+    series = prometheus.query_range(f'ALERTS{{alertname=~"{names}"}}', since, time.time(), step)
+    states: dict[tuple[str, str], dict[str, float]] = {}
+    for one in series:
+        labels = one["metric"]
+        first = min(float(t) for t, _ in one["values"])
+        seen = states.setdefault((labels["alertname"], labels.get("model", "")), {})
+        seen[labels["alertstate"]] = min(first, seen.get(labels["alertstate"], first))
+    prometheus_alerts = [
+        {"alert": alert, "model": model, **{state: round(t - since, 1) for state, t in sorted(seen.items())}}
+        for (alert, model), seen in sorted(states.items())
+    ]
+    paged = [
+        {
+            "receiver": n["path_receiver"],
+            "status": n["status"],
+            "at": round(n["received_at"] - since, 1),
+            "alerts": sorted({f"{a['labels']['alertname']} {a['labels'].get('model', '')}" for a in n["alerts"]}),
+        }
+        for n in read_notifications(stack.state_dir / "pager")
+        if n["received_at"] >= since
+    ]
+    return {"prometheus": prometheus_alerts, "pager": paged}
+
+
 def loop_timeline(
     dagster_home: Path, runs: list[dict], drift_started: float, served_at: float, model: str | None = None
 ) -> dict[str, float]:
@@ -541,6 +579,17 @@ def print_summary(summary: dict) -> None:
                 note(f"    {decision['reasons']}")
 
 
+def print_alerts(alerts: dict[str, list[dict]]) -> None:
+    """One line per alert Prometheus evaluated and per notification the pager received (seconds since drift)."""
+    for alert in alerts["prometheus"]:
+        states = ", ".join(f"{state} at +{alert[state]:.0f} s" for state in ("pending", "firing") if state in alert)
+        note(f"alert {alert['alert']} {alert['model']}: {states}")
+    for page in alerts["pager"]:
+        note(f"pager {page['receiver']} got {page['status']} at +{page['at']:.0f} s: {', '.join(page['alerts'])}")
+    if not any(alerts.values()):
+        note("no model alert went pending in Prometheus since the drift began")
+
+
 def print_where_to_look(records: list[ServiceRecord]) -> None:
     for record in records:
         for kind, url in record.urls.items():
@@ -622,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     summary: dict = {"load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
     try:
-        step("starting Kafka, MLflow, Prometheus and the inference server")
+        step("starting Kafka, MLflow, Prometheus with its alerting path, and the inference server")
         stack.records = up(state_dir, [*SERVICES, "server"], ports)
         stack.ports.update({r.name: r.port for r in stack.records if r.port})
         print_where_to_look(stack.records)
@@ -676,6 +725,12 @@ def main(argv: list[str] | None = None) -> int:
             watched = loop.get("model") or args.wait_for
             if watched:  # also when the loop did not close: a rollback or a held stage says why
                 loop["rollout"] = rollout_decisions(stack.dagster_home, watched, drift_started)
+            try:
+                summary["alerts"] = alerts_seen(stack, drift_started)
+                print_alerts(summary["alerts"])
+            except (OSError, RuntimeError, ValueError) as error:  # a report, not the loop: say so and go on
+                summary["alerts"] = {"error": f"{type(error).__name__}: {error}"}
+                note(f"could not read the alerts from Prometheus and the pager: {summary['alerts']['error']}")
             if loop["closed"]:
                 note(f"{loop['model']} v{loop['served']} is live; scoring a little more drifted traffic with it")
                 time.sleep(max(10.0, args.serve_seconds))

@@ -28,6 +28,7 @@ from tools.local_stack import (
     REPO_ROOT,
     RETRAINING_TRIGGERS,
     Stack,
+    alerts_seen,
     runs_table,
     served_version,
 )
@@ -242,3 +243,28 @@ def test_a_registry_rollback_on_the_running_stack_reaches_the_server_within_a_se
         time.sleep(1)
     assert served_version(stack.server_url, DRIFTED_MODEL.served_name) == previous, "serving followed the rollback"
     print(f"the server answered with v{previous} {time.monotonic() - started:.0f} s after the registry rollback")
+
+
+def test_the_drifted_models_alert_goes_pending_then_firing_in_prometheus_and_reaches_the_pager(main_job):
+    """The stack's Prometheus evaluates the repository's rules on the pipeline exporter's snapshots, and
+    Alertmanager routes what fires to the pager: the drifted segment's labeled-quality (or drift) alert did both."""
+    state, summary, _ = main_job
+    stack = _stack(state)
+    alerts = alerts_seen(stack, summary["loop"]["drift_started"])
+    assert summary["alerts"]["prometheus"], "the main job reported the alerts Prometheus evaluated"
+    watched = {"FlywheelLabeledQualityDrop": "ml-pager", "FlywheelFeatureDrift": "ml-tickets"}
+    key = DRIFTED_MODEL.registered_model
+    fired = [a for a in alerts["prometheus"] if a["model"] == key and a["alert"] in watched and "firing" in a]
+    assert fired and all(a.get("pending", a["firing"]) < a["firing"] for a in fired), alerts["prometheus"]
+    paged = {
+        (page["receiver"], alert.split()[0])
+        for page in alerts["pager"]
+        if page["status"] == "firing"
+        for alert in page["alerts"]
+        if alert.split()[-1] == key
+    }
+    assert {(watched[a["alert"]], a["alert"]) for a in fired} & paged, f"routed to the pager: {alerts['pager']}"
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.ports['prometheus']}/api/v1/targets", timeout=5) as reply:
+        targets = json.load(reply)["data"]["activeTargets"]
+    health = {t["labels"]["job"]: t["health"] for t in targets}
+    assert health.get("pipeline") == "up" and health.get("inference-server") == "up", health

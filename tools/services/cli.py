@@ -1,4 +1,8 @@
-"""flywheel services: start, stop and inspect the local Kafka, MLflow and Prometheus.
+"""flywheel services: start, stop and inspect the local Kafka, MLflow, Prometheus and its alerting path.
+
+Prometheus scrapes itself, the pipeline exporter (the sensors' drift, quality and retraining snapshots) and, when it
+runs, the inference server; it evaluates monitoring/prometheus/flywheel_rules.yml and sends alerts to Alertmanager,
+whose receivers post to the pager (`flywheel services logs pager`; notifications in <state>/pager/).
 
 Services run detached; their state (pids, URLs, logs) lives in --state-dir so
 that `down` and `status` find them from any later shell.
@@ -10,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from tools.services.alerting import RULES, SNAPSHOTS, AlertmanagerService, PagerService, PipelineExporterService
 from tools.services.dagster_dev import DagsterService
 from tools.services.inference_server import InferenceServerService
 from tools.services.kafka_broker import KafkaService
@@ -17,9 +22,19 @@ from tools.services.mlflow_server import MlflowService
 from tools.services.process import ServiceError, ServiceRecord, free_port, log_tail, pid_alive, terminate_group
 from tools.services.prometheus import PrometheusService
 
-SERVICES = ("kafka", "mlflow", "prometheus")
+SERVICES = ("kafka", "mlflow", "exporter", "pager", "alertmanager", "prometheus")
+"""Started by default, in this order: Prometheus last, once what it scrapes and alerts to answers."""
 OPTIONAL = ("dagster", "server")
-DEFAULT_PORTS = {"kafka": 9092, "mlflow": 5000, "prometheus": 9090, "dagster": 3000, "server": 8000}
+DEFAULT_PORTS = {
+    "kafka": 9092,
+    "mlflow": 5000,
+    "exporter": 9108,
+    "pager": 9095,
+    "alertmanager": 9093,
+    "prometheus": 9090,
+    "dagster": 3000,
+    "server": 8000,
+}
 SERVED_REPOSITORY = ("serving", "models")
 """Where the inference server reads its models, under the state folder (the deployment asset writes there)."""
 
@@ -54,10 +69,26 @@ def _make(name: str, state_dir: Path, ports: dict[str, int], with_server: bool, 
             detach=True,
             env=env,
         )
-    targets = {"prometheus": [f"127.0.0.1:{port}"]}
+    if name == "exporter":
+        return PipelineExporterService(
+            workdir, port=port, detach=True, snapshot_dir=state_dir.resolve().joinpath(*SNAPSHOTS)
+        )
+    if name == "pager":
+        return PagerService(workdir, port=port, detach=True)
+    if name == "alertmanager":
+        return AlertmanagerService(workdir, pager_port=ports["pager"], port=port, detach=True)
+    targets = {"prometheus": [f"127.0.0.1:{port}"], "pipeline": [f"127.0.0.1:{ports['exporter']}"]}
     if with_server:
         targets["inference-server"] = [f"127.0.0.1:{ports['server']}"]
-    return PrometheusService(workdir, targets=targets, port=port, scrape_interval="5s", detach=True)
+    return PrometheusService(
+        workdir,
+        targets=targets,
+        port=port,
+        scrape_interval="5s",
+        rule_files=[str(RULES)],
+        alertmanagers=[f"127.0.0.1:{ports['alertmanager']}"],
+        detach=True,
+    )
 
 
 def up(

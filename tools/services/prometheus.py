@@ -11,8 +11,11 @@ from pathlib import Path
 from tools.services.process import ManagedProcess, ensure_port_free, free_port, require_binary
 
 
-def prometheus_config(targets: dict[str, list[str]], scrape_interval: str, rule_files: list[str]) -> str:
-    """prometheus.yml text: one scrape job per entry of `targets` (job name -> host:port list)."""
+def prometheus_config(
+    targets: dict[str, list[str]], scrape_interval: str, rule_files: list[str], alertmanagers: list[str] = ()
+) -> str:
+    """prometheus.yml text: one scrape job per entry of `targets` (job name -> host:port list), the rule files it
+    evaluates, and the Alertmanagers (host:port) its alerts go to."""
     config = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
         "rule_files": rule_files,
@@ -20,6 +23,8 @@ def prometheus_config(targets: dict[str, list[str]], scrape_interval: str, rule_
             {"job_name": job, "static_configs": [{"targets": hosts}]} for job, hosts in sorted(targets.items())
         ],
     }
+    if alertmanagers:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]}
     return json.dumps(config, indent=2)  # JSON is valid YAML
 
 
@@ -32,6 +37,7 @@ class PrometheusService:
     port: int = 0
     scrape_interval: str = "1s"
     rule_files: list[str] = field(default_factory=list)
+    alertmanagers: list[str] = field(default_factory=list)
     detach: bool = False
     ready_timeout: float = 60.0
 
@@ -56,7 +62,9 @@ class PrometheusService:
 
     def write_config(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(prometheus_config(self.targets, self.scrape_interval, self.rule_files))
+        self.config_path.write_text(
+            prometheus_config(self.targets, self.scrape_interval, self.rule_files, self.alertmanagers)
+        )
 
     def start(self) -> PrometheusService:
         binary = require_binary("prometheus", "apt-get install -y prometheus")
@@ -87,11 +95,18 @@ class PrometheusService:
 
     def query(self, promql: str) -> list[dict]:
         """The result vector of an instant query."""
-        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-        with urllib.request.urlopen(url, timeout=5) as response:
+        return self._api("query", {"query": promql})
+
+    def query_range(self, promql: str, start: float, end: float, step: float) -> list[dict]:
+        """The result matrix of a range query (unix seconds; one series per label set, values [[t, "v"], ...])."""
+        return self._api("query_range", {"query": promql, "start": start, "end": end, "step": step})
+
+    def _api(self, endpoint: str, params: dict) -> list[dict]:
+        url = f"{self.url}/api/v1/{endpoint}?" + urllib.parse.urlencode(params)
+        with urllib.request.urlopen(url, timeout=10) as response:
             body = json.load(response)
         if body.get("status") != "success":
-            raise RuntimeError(f"Prometheus query {promql!r} failed: {body}")
+            raise RuntimeError(f"Prometheus {endpoint} {params['query']!r} failed: {body}")
         return body["data"]["result"]
 
     def stop(self) -> None:
