@@ -3,9 +3,10 @@
 Windows are runs of consecutive served rows from the fraud generator (tests/monitoring/fraud_windows.py). For every
 window size, each statistic's limit is its 99th percentile over no-drift windows (1% false alarms by
 construction, as monitoring/threshold_calibration.py does per statistic); detection is the share of drifted
-windows above that limit. The baseline, measured in the same run, is the classical test at a nominal 1% level
-(two-sample Kolmogorov-Smirnov for numeric features, chi-square goodness of fit for categorical ones), whose real
-false-alarm rate on correlated production-like windows is reported beside it.
+windows above that limit. The baseline, measured in the same run, is the classical test (two-sample
+Kolmogorov-Smirnov for numeric features, chi-square goodness of fit for categorical ones) with its statistic
+calibrated the same way; the same test at a nominal p < 0.01 is reported beside it, with the false-alarm rate it
+really has on correlated production-like windows.
 
 The peer is Evidently's DataDriftPreset with its defaults (the test it picks per column and that test's fixed
 threshold, not calibrated to 1%), run from its own virtualenv (bench/competitors/setup_envs.sh evidently) on the
@@ -74,26 +75,35 @@ def _windows(frame, size: int, count: int, rng: np.random.Generator):
     return [frame.iloc[s : s + size] for s in starts]
 
 
+NOMINAL = "at p < 0.01 (nominal)"
+"""Suffix of the classical tests used as they are meant to be: a fixed p-value limit, not calibrated."""
+
+
 def _statistics(profile, feature: str, window, reference_values) -> dict[str, float]:
-    """Every statistic of one feature on one window; the baselines give 1 - p so that larger means drift."""
+    """Every statistic of one feature on one window (larger means drift). The classical tests twice: their
+    statistic (KS D, Pearson's chi-square), calibrated like ours, and 1 - p for the nominal limit."""
     if feature in profile.numeric:
         p = profile.numeric[feature]
         values = window[feature].to_numpy(np.float64)
         fractions = numeric_bin_fractions(values, np.asarray(p.bin_edges))
+        ks = ks_2samp(values, reference_values)
         return {
             "PSI": population_stability_index(np.asarray(p.bin_fractions), fractions),
             "Wasserstein": scaled_wasserstein(values, np.asarray(p.quantiles), p.scale),
-            "baseline: KS test": 1.0 - ks_2samp(values, reference_values).pvalue,
+            "baseline: KS test, calibrated": float(ks.statistic),
+            f"KS test {NOMINAL}": 1.0 - ks.pvalue,
         }
     p = profile.categorical[feature]
     expected = np.asarray(p.fractions)
     observed = category_fractions(window[feature].to_numpy(), p.vocabulary)
     smoothed = np.maximum(expected, 1e-4)
     counts = observed * len(window)
+    chi2 = chisquare(counts, smoothed / smoothed.sum() * counts.sum())
     return {
         "PSI": population_stability_index(expected, observed),
         "Jensen-Shannon": jensen_shannon_distance(expected, observed),
-        "baseline: chi-square test": 1.0 - chisquare(counts, smoothed / smoothed.sum() * counts.sum()).pvalue,
+        "baseline: chi-square test, calibrated": float(chi2.statistic),
+        f"chi-square test {NOMINAL}": 1.0 - chi2.pvalue,
     }
 
 
@@ -112,7 +122,7 @@ def run(out: Path) -> str:
         drift_pool = served_days(with_scenario(config, start_day=200, **shift.knobs), 200, 21)
         reference_values = reference[shift.feature].to_numpy(np.float64) if shift.feature in profile.numeric else None
         detected: dict[str, dict[int, float]] = {}
-        baseline_false_alarms: dict[int, float] = {}
+        nominal_false_alarms: dict[int, float] = {}
         peer_windows, peer_sizes, peer_drifted, peer_checks = [], [], [], []
         for size in WINDOW_SIZES:
             null_windows = _windows(null_pool, size, NULL_WINDOWS, rng)
@@ -121,9 +131,9 @@ def run(out: Path) -> str:
             drift = [_statistics(profile, shift.feature, w, reference_values) for w in drift_windows]
             for name in null[0]:
                 null_values = np.array([s[name] for s in null])
-                if name.startswith("baseline"):
+                if name.endswith(NOMINAL):
                     limit = 1.0 - FALSE_ALARMS  # p < 0.01, as the test is meant to be used
-                    baseline_false_alarms[size] = float((null_values > limit).mean())
+                    nominal_false_alarms[size] = float((null_values > limit).mean())
                 else:
                     limit = float(np.quantile(null_values, 1.0 - FALSE_ALARMS))
                 detected.setdefault(name, {})[size] = float(np.mean([s[name] > limit for s in drift]))
@@ -135,7 +145,8 @@ def run(out: Path) -> str:
         needed = {name: rows_needed(by_size, POWER) for name, by_size in detected.items()}
         false_alarms = {name: "1.0% (calibrated)" for name in needed}
         baseline = next(n for n in needed if n.startswith("baseline"))
-        false_alarms[baseline] = f"{max(baseline_false_alarms.values()):.1%} (worst size)"
+        nominal = next(n for n in needed if n.endswith(NOMINAL))
+        false_alarms[nominal] = f"{max(nominal_false_alarms.values()):.1%} (worst size)"
         if evidently_missing is None:
             kind = "numerical" if shift.feature in profile.numeric else "categorical"
             try:
@@ -182,7 +193,10 @@ def run(out: Path) -> str:
             f" served rows. Limits: each statistic's 99th percentile over {NULL_WINDOWS} no-drift windows per size."
             f" Rows needed: smallest of {list(WINDOW_SIZES)} with >= {POWER:.0%} of {DRIFT_WINDOWS} drifted windows"
             " detected. Ratio: rows needed / the baseline's rows needed (same run). The baselines are the classical"
-            " tests at p < 0.01; their false-alarm column is what they really did on no-drift windows.",
+            " tests (two-sample Kolmogorov-Smirnov for numeric features, Pearson's chi-square for categorical ones),"
+            " their statistic calibrated the same way as ours, so every ratio compares detectors at the same 1%"
+            " false alarms. The same tests at a nominal p < 0.01 are shown too; their false-alarm column is what"
+            " they really did on no-drift windows (correlated, production-like rows make them alarm more often).",
             "",
             peer_note,
             "",

@@ -593,7 +593,7 @@ def print_alerts(alerts: dict[str, list[dict]]) -> None:
 def print_where_to_look(records: list[ServiceRecord]) -> None:
     for record in records:
         for kind, url in record.urls.items():
-            note(f"{record.name:<11} {kind:<18} {url}")
+            note(f"{record.name:<12} {kind:<18} {url}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -108,9 +108,9 @@ def up(
     try:
         for name in names:
             if name in running:
-                print(f"{name:<11} already running (pid {running[name].pid})", flush=True)
+                print(f"{name:<12} already running (pid {running[name].pid})", flush=True)
                 continue
-            print(f"{name:<11} starting ...", flush=True)
+            print(f"{name:<12} starting ...", flush=True)
             service = _make(name, state_dir, ports, "server" in names, extra_env or {}).start()
             record = ServiceRecord(
                 name,
@@ -134,7 +134,7 @@ def down(state_dir: Path) -> None:
     for record in ServiceRecord.load_all(state_dir / "services"):
         if pid_alive(record.pid):
             terminate_group(record.pid)
-            print(f"{record.name:<11} stopped (pid {record.pid})")
+            print(f"{record.name:<12} stopped (pid {record.pid})")
         (state_dir / "services" / f"{record.name}.json").unlink(missing_ok=True)
 
 
@@ -148,7 +148,7 @@ def status(state_dir: Path) -> int:
         alive = pid_alive(record.pid)
         healthy &= alive
         urls = "  ".join(f"{k}={v}" for k, v in record.urls.items())
-        print(f"{record.name:<11} {'up  ' if alive else 'DOWN'} pid {record.pid:<8} {urls}")
+        print(f"{record.name:<12} {'up  ' if alive else 'DOWN'} pid {record.pid:<8} {urls}")
     return 0 if healthy else 1
 
 
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"unknown service(s) {unknown}; choose from {[*SERVICES, *OPTIONAL]}")
             ports = {n: getattr(args, f"{n}_port") for n in (*SERVICES, *OPTIONAL)}
             for record in up(args.state_dir, names, ports):
-                print(f"{record.name:<11} up   " + "  ".join(f"{k}={v}" for k, v in record.urls.items()))
+                print(f"{record.name:<12} up   " + "  ".join(f"{k}={v}" for k, v in record.urls.items()))
             return 0
         if args.command == "down":
             down(args.state_dir)
