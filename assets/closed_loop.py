@@ -36,8 +36,9 @@ from monitoring.drift_plot import plot_drift_report
 from monitoring.drift_report import DriftThresholds, evaluate_drift
 from monitoring.feedback_join import join_labels, quality_by_version
 from monitoring.labeled_quality import QualityReference, evaluate_labeled_quality, quality_reference
+from monitoring.performance_estimation import ESTIMABLE, estimate_metric
 from monitoring.pipeline_metrics import write_drift_snapshot, write_quality_snapshot, write_retraining_snapshot
-from monitoring.quality_plot import plot_quality_timeline, quality_timeline
+from monitoring.quality_plot import estimated_quality_timeline, plot_quality_timeline, quality_timeline
 from monitoring.reference_profile import ReferenceProfile, build_reference_profile
 from monitoring.retrain_decision import RETRAIN, RetrainPolicy, RetrainState, decide_retrain
 from monitoring.threshold_calibration import MIN_CALIBRATION_WINDOWS, calibrate_thresholds, consecutive_windows
@@ -289,14 +290,23 @@ def join_feedback(
     context.log.info(f"feedback join of {model.name}: {joined.counts()}")
     metric = model.gate.primary_metric
     timeline = quality_timeline(joined.frame, metric=metric)
-    pictures = {}
+    # the metric estimated from the scores of every served row, labeled or not (what the labels are expected to say)
+    estimated = estimated_quality_timeline(joined.frame, metric=metric) if metric in ESTIMABLE else None
+    shown = {}
     if timeline[metric].notna().any():
         with tempfile.TemporaryDirectory() as folder:
-            picture = plot_quality_timeline(timeline, Path(folder) / "quality.png")
-            pictures["quality_over_time"] = image_markdown(picture, "quality over time")
+            picture = plot_quality_timeline(timeline, Path(folder) / "quality.png", estimated)
+            shown["quality_over_time"] = image_markdown(picture, "quality over time")
+    if estimated is not None and len(joined.frame):
+        by_version = joined.frame.groupby("model_version")["score"]
+        table = pd.DataFrame(
+            [(int(v), len(s), estimate_metric(metric, s.to_numpy())) for v, s in by_version],
+            columns=["model_version", "rows", f"estimated_{metric}"],
+        )
+        shown["estimated_quality_by_version"] = dg.MetadataValue.md(table.to_markdown(index=False))
     return dg.MaterializeResult(
         metadata={
-            **pictures,
+            **shown,
             **joined.counts(),
             "ingested_predictions": report.rows,
             "malformed_predictions": report.malformed,

@@ -1,10 +1,11 @@
-"""Quality over time: PR-AUC per version per time slice from labeled rows only, and its picture."""
+"""Quality over time: the labeled metric per version per time slice from labeled rows only, the estimate from every
+row's score, and their picture."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.quality_plot import plot_quality_timeline, quality_timeline
+from monitoring.quality_plot import estimated_quality_timeline, plot_quality_timeline, quality_timeline
 
 
 def _joined():
@@ -49,3 +50,14 @@ def test_the_timeline_follows_the_models_gate_metric():
     assert by_version[2] > by_version[1] and 0.5 < by_version[2] <= 1.0
     with pytest.raises(ValueError, match="unknown metric"):
         quality_timeline(_joined(), metric="accuracy")
+
+
+def test_the_estimate_covers_every_served_row_and_is_drawn_beside_the_labeled_metric(tmp_path):
+    joined = _joined()
+    estimated = estimated_quality_timeline(joined, buckets=4)
+    assert estimated["rows"].sum() == len(joined), "pending rows are estimated too: the estimate needs no label"
+    assert set(estimated["model_version"]) == {1, 2}
+    assert estimated["estimated_pr_auc"].between(0, 1).all()
+    path = plot_quality_timeline(quality_timeline(joined, buckets=4), tmp_path / "q.png", estimated)
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    assert estimated_quality_timeline(joined.iloc[:0]).empty
