@@ -113,3 +113,39 @@ def test_an_exempt_feature_is_left_out_of_the_verdict(calibrated):
     assert evaluate_drift(profile, shifted, SPEC, thresholds).fired_features == ("x",)
     report = evaluate_drift(profile, shifted, SPEC, thresholds, exempt=frozenset({"x"}))
     assert report.status == OK and "x" not in {f.feature for f in report.features}
+
+
+@pytest.mark.parametrize(
+    ("case", "column", "value"),
+    [
+        ("an all-null numeric feature", "x", np.nan),
+        ("an all-null category", "c", None),
+        ("a category the reference never saw", "c", "zzz"),
+        ("a constant numeric feature", "x", 3.0),
+        ("an all-null score", "score", np.nan),
+    ],
+)
+def test_a_broken_column_gets_a_finite_verdict_naming_it(calibrated, case, column, value):
+    profile, thresholds = calibrated
+    window = _stream(WINDOW, 9).assign(**{column: value})
+    report = evaluate_drift(profile, window, SPEC, thresholds)
+    values = [s.value for f in report.features for s in f.statistics]
+    assert np.isfinite(values).all(), f"{case}: every statistic is a number"
+    assert report.status == DRIFT and report.fired_features == (column,), case
+    assert column in report.explain()
+
+
+def test_a_constant_reference_feature_has_finite_limits_and_fires_when_it_starts_to_vary():
+    reference = _stream(20_000, seed=1).assign(z=1.0)
+    profile = build_reference_profile(reference, SPEC)
+    windows = consecutive_windows(_stream(100 * WINDOW, seed=2).assign(z=1.0), WINDOW)
+    thresholds = calibrate_thresholds(profile, windows, SPEC)
+    assert all(np.isfinite(limit) for limit in thresholds.limits["z"].values())
+    assert evaluate_drift(profile, _stream(WINDOW, 9).assign(z=1.0), SPEC, thresholds).status == OK
+    varying = evaluate_drift(profile, _stream(WINDOW, 9), SPEC, thresholds)
+    assert varying.status == DRIFT and "z" in varying.fired_features
+
+
+def test_an_all_null_reference_column_is_refused_naming_it():
+    with pytest.raises(ValueError, match="numeric feature 'x'.*all missing"):
+        build_reference_profile(_stream(20_000, seed=1).assign(x=np.nan), SPEC)
