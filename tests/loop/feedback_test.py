@@ -80,6 +80,8 @@ def test_feedback_join_and_performance_sensor(kafka_service, tmp_path):
     assert metadata["malformed_predictions"].value == 2, "each non-JSON record is quarantined and counted"
     assert "| fraud " in metadata["quality_by_version"].value and "other" not in metadata["quality_by_version"].value
     assert "data:image/png;base64," in metadata["quality_over_time"].value
+    estimated = metadata["estimated_quality_by_version"].value  # from every served row's score, labeled or not
+    assert "estimated_pr_auc" in estimated and f" {ROWS} |" in estimated, estimated
 
     context = dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), resources=resources)
     first = performance_sensor(context)
