@@ -46,7 +46,11 @@ def estimate_metric(name: str, scores, max_fpr: float = 0.01) -> float:
     (almost) no positives or no negatives, or there are none. Scores outside [0, 1] or not finite are left out."""
     if name not in ESTIMABLE:
         raise ValueError(f"unknown metric {name!r}; estimable are {', '.join(ESTIMABLE)}")
-    values, _ = _valid_scores(scores)
+    return _estimate(name, _valid_scores(scores)[0], max_fpr)
+
+
+def _estimate(name: str, values: np.ndarray, max_fpr: float) -> float:
+    """estimate_metric on scores already checked to be finite and within [0, 1]."""
     ordered = np.sort(values)[::-1]
     positives, negatives = ordered.sum(), (1.0 - ordered).sum()
     if len(ordered) == 0 or positives < _EPSILON or negatives < _EPSILON:
@@ -84,6 +88,8 @@ def estimate_reference(
     metric: str, scores, window_rows: int, false_alarm_rate: float = 0.01, max_fpr: float = 0.01
 ) -> EstimateReference:
     """Calibrates the lower limit of `metric`'s estimate on consecutive windows of the (time-ordered) scores."""
+    if metric not in ESTIMABLE:
+        raise ValueError(f"unknown metric {metric!r}; estimable are {', '.join(ESTIMABLE)}")
     if window_rows < 1 or not 0.0 < false_alarm_rate < 1.0:
         raise ValueError(
             f"window_rows must be >= 1 and false_alarm_rate in (0, 1), not {window_rows} and {false_alarm_rate}"
@@ -96,7 +102,7 @@ def estimate_reference(
             f"{MIN_CALIBRATION_WINDOWS} are needed to calibrate the estimate's limit"
         )
     estimates = np.array(
-        [estimate_metric(metric, values[i * window_rows : (i + 1) * window_rows], max_fpr) for i in range(count)]
+        [_estimate(metric, values[i * window_rows : (i + 1) * window_rows], max_fpr) for i in range(count)]
     )
     estimates = estimates[np.isfinite(estimates)]
     if len(estimates) < MIN_CALIBRATION_WINDOWS:
@@ -106,7 +112,7 @@ def estimate_reference(
         )
     return EstimateReference(
         metric=metric,
-        reference=estimate_metric(metric, values, max_fpr),
+        reference=_estimate(metric, values, max_fpr),
         limit=_lower_limit(estimates, false_alarm_rate),
         window_rows=window_rows,
         windows=len(estimates),
@@ -150,7 +156,7 @@ def evaluate_estimated_quality(reference: EstimateReference, scores, max_fpr: fl
         reason = f"{len(values)} valid scores, {reference.window_rows} needed{dropped}"
         return EstimatedQuality(name, float("nan"), reference.reference, limit, len(values), INSUFFICIENT_DATA, reason)
     window = values[-reference.window_rows :]
-    value = estimate_metric(name, window, max_fpr)
+    value = _estimate(name, window, max_fpr)
     if not np.isfinite(value):
         reason = f"the window's scores expect no positives or no negatives: {name} cannot be estimated{dropped}"
         return EstimatedQuality(name, value, reference.reference, limit, len(window), INSUFFICIENT_DATA, reason)

@@ -86,6 +86,8 @@ def test_bad_input_gets_a_defined_verdict_with_its_reason():
 
     with pytest.raises(ValueError, match="unknown metric 'accuracy'"):
         estimate_metric("accuracy", scores)
+    with pytest.raises(ValueError, match="unknown metric 'accuracy'"):
+        estimate_reference("accuracy", _scores(30 * WINDOW, seed=3), WINDOW)
     with pytest.raises(ValueError, match="make 5 windows of 2000 rows; at least 20"):
         estimate_reference("pr_auc", _scores(5 * WINDOW, seed=5), WINDOW)
     with pytest.raises(ValueError, match="only 0 of 25 reference windows expect both classes"):

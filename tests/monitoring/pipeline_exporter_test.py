@@ -6,22 +6,15 @@ production) serves them; Prometheus scrapes it, answers queries for the values, 
 Every dashboard query is also sent to the same Prometheus, which rejects any that does not parse.
 """
 
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from monitoring.dashboards import build_dashboards
 from monitoring.drift_report import DRIFT, DriftReport, FeatureDrift, StatisticResult
 from monitoring.pipeline_metrics import write_drift_snapshot, write_ingestion_lag
-from tools.services.process import free_port
-
-RULES = Path(__file__).resolve().parents[2] / "monitoring" / "prometheus" / "flywheel_rules.yml"
+from tools.services.alerting import RULES, PipelineExporterService
 
 
 def _wait_for(prometheus, promql: str, timeout: float = 60.0) -> list[dict]:
@@ -36,28 +29,16 @@ def _wait_for(prometheus, promql: str, timeout: float = 60.0) -> list[dict]:
 
 @pytest.fixture
 def exporter(tmp_path):
-    port = free_port()
+    """The exporter as the stack starts it (its own process), serving a fresh snapshot folder."""
     snapshots = tmp_path / "snapshots"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    argv = [sys.executable, "-m", "monitoring.pipeline_exporter", "--snapshot-dir", str(snapshots), "--port", str(port)]
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    service = PipelineExporterService(tmp_path / "exporter", snapshot_dir=snapshots).start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"exporter did not start: {process.communicate()[0]}") from None
-                time.sleep(0.2)
-        yield port, snapshots
+        yield service.port, snapshots
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        service.stop()
 
 
-def test_prometheus_scrapes_pipeline_metrics_and_fires_the_drift_alert(prometheus_service, exporter):
+def test_prometheus_scrapes_pipeline_metrics_and_holds_the_drift_alert(prometheus_service, exporter):
     port, snapshots = exporter
     now = datetime.now(UTC)
     amount = FeatureDrift(

@@ -86,7 +86,7 @@ class _HttpService:
 class PipelineExporterService(_HttpService):
     """`python -m monitoring.pipeline_exporter` over the stack's snapshot folder."""
 
-    snapshot_dir: Path = field(default=Path(), kw_only=True)
+    snapshot_dir: Path = field(kw_only=True)
 
     name = "exporter"
     label = "the pipeline exporter"
@@ -131,7 +131,7 @@ class PagerService(_HttpService):
 class AlertmanagerService(_HttpService):
     """Alertmanager with the repository's routing, its receivers pointed at the pager; clustering off."""
 
-    pager_port: int = field(default=0, kw_only=True)
+    pager_port: int = field(kw_only=True)
 
     name = "alertmanager"
     label = "Alertmanager"

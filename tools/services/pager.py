@@ -40,7 +40,7 @@ def pager_server(out_dir: Path, port: int, address: str = "127.0.0.1") -> Thread
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
             if self.path == "/-/ready":
-                self._answer(HTTPStatus.OK, {"notifications": len(read_notifications(out_dir))})
+                self._answer(HTTPStatus.OK, {"ready": True})
             else:
                 self._answer(HTTPStatus.NOT_FOUND, {"error": f"no such path {self.path}; POST to /alerts/<receiver>"})
 
