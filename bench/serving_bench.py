@@ -18,6 +18,7 @@ PyTriton and MLServer at every concurrency).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -29,6 +30,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +44,19 @@ from bench.competitors.peer_servers import (
     mlserver_launch,
     pytriton_launch,
 )
-from bench.serving_report import goal_checks, goal_table, markdown_table, per_concurrency_tables, verdict
-from bench.wrk_load import LoadResult, run_wrk
+from bench.serving_report import (
+    GRPC_RATIO,
+    SINGLE_P50_MS,
+    UNBATCHED_CPU_RATIO,
+    combine_rounds,
+    cpu_table,
+    goal_checks,
+    goal_table,
+    markdown_table,
+    per_concurrency_tables,
+    verdict,
+)
+from bench.wrk_load import LoadResult, pinned, run_wrk
 from serving import model_repository
 from serving.engine_variants import fine_tune, median_latency_us, optimise_graph, prune_units, quantise_int8, roc_auc
 from serving.model_config import contract_config
@@ -59,7 +72,8 @@ PYTRITON = "PyTriton (Triton 2.51, Python backend)"
 MLSERVER = "MLServer 1.7.1 (custom ORT model)"
 PEERS = {"pytriton": PYTRITON, "mlserver": MLSERVER}
 WARMUP_S = 2
-RUN_COLUMNS = ["system", "concurrency", "req/s", "p50 ms", "p99 ms", "server CPU us/req", "non-2xx", "socket errors"]
+RUN_COLUMNS = ["system", "concurrency", "round", "req/s", "p50 ms", "p99 ms", "server CPU us/req", "non-2xx"]
+RUN_COLUMNS += ["socket errors"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -169,6 +183,39 @@ def check_answer(url: str, body: str, expected: np.ndarray) -> None:
         raise RuntimeError(f"answered scores {scores.tolist()}; in-process ONNX Runtime gives {expected.tolist()}")
 
 
+@dataclass(frozen=True)
+class Pinning:
+    """Which CPUs the server under test and the load client may run on (taskset lists), and the quiet-machine rule."""
+
+    server: str | None = "0"
+    """CPUs of the server's whole process tree (None: unpinned)."""
+    client: str | None = "1"
+    """CPUs of wrk (None: unpinned)."""
+    max_load: float = 2.0
+    """A round starts only when the 1-minute load average is at most this."""
+    allow_loaded: bool = False
+    """Run anyway after QUIET_WAIT_S on a loaded machine; the page then says so in its first lines."""
+
+
+QUIET_WAIT_S = 180
+"""Longest wait for the load average to fall below Pinning.max_load before a round."""
+
+
+def wait_for_quiet(pinning: Pinning) -> float:
+    """The 1-minute load average once it is at most `pinning.max_load` (waiting up to QUIET_WAIT_S); on a machine
+    that stays busier, exits with the reason, or with `allow_loaded` returns the load (the page flags it)."""
+    deadline = time.monotonic() + QUIET_WAIT_S
+    while (load := os.getloadavg()[0]) > pinning.max_load and time.monotonic() < deadline:
+        time.sleep(5)
+    if load > pinning.max_load and not pinning.allow_loaded:
+        raise SystemExit(
+            f"load average {load:.2f} is above {pinning.max_load:g} after {QUIET_WAIT_S} s: the benchmark refuses to"
+            " measure on a busy machine (a descheduled batching server gathers larger batches and looks faster)."
+            " Stop the other work, or pass --allow-loaded to run anyway with the page marked LOADED."
+        )
+    return load
+
+
 def measure(
     launch: ServerLaunch,
     body: str,
@@ -177,18 +224,22 @@ def measure(
     concurrency: tuple[int, ...],
     logs: Path,
     outcome: dict,
+    pinning: Pinning = Pinning(),
 ) -> list[LoadResult]:
-    """Start one system, check its answer, warm it up, and run wrk at each concurrency; a failure is recorded in
-    `outcome["not_run"]` (never dropped silently)."""
-    outcome["notes"][launch.system] = launch.note
+    """Start one system (on the server CPUs), check its answer, warm it up, and run wrk (on the client CPUs) at each
+    concurrency; a failure is recorded in `outcome["not_run"]` (never dropped silently)."""
+    outcome["notes"].setdefault(launch.system, launch.note)
+    launch = dataclasses.replace(launch, argv=pinned(launch.argv, pinning.server))
     results: list[LoadResult] = []
     log = logs / (launch.system.split(" (")[0].replace(" ", "_").replace("+", "") + f"-{launch.port}.log")
     try:
         with Served(launch, log) as served:
             check_answer(launch.infer_url, body, expected)
-            run_wrk(launch.infer_url, body, 8, WARMUP_S, launch.system, served.process.pid)
+            run_wrk(launch.infer_url, body, 8, WARMUP_S, launch.system, served.process.pid, pinning.client)
             for c in concurrency:
-                results.append(run_wrk(launch.infer_url, body, c, duration, launch.system, served.process.pid))
+                results.append(
+                    run_wrk(launch.infer_url, body, c, duration, launch.system, served.process.pid, pinning.client)
+                )
     except (RuntimeError, ValueError, OSError) as exc:
         reason = str(exc).splitlines()[0][:300]
         if results:
@@ -206,20 +257,24 @@ def http_benchmarks(
     workers: int,
     competitors: list[str],
     work: Path,
-) -> tuple[list[LoadResult], list[str], dict[str, str], dict[str, str]]:
-    """Every system at every concurrency, one after another on the same machine: results, systems in table order,
-    the reasons for systems that did not run, and each system's configuration note."""
+    rounds: int = 3,
+    pinning: Pinning = Pinning(),
+) -> tuple[list[LoadResult], list[str], dict[str, str], dict[str, str], list[tuple[float, float]]]:
+    """Every system at every concurrency, one after another, in `rounds` rounds that alternate the systems' order
+    (each round starts every server afresh, on free ports): every round's results, systems in table order, the
+    reasons for systems that did not run, each system's configuration note, and the load average before and after
+    each round."""
     body = request_body()
     expected = expected_scores(model_path, body)
     python = sys.executable
-    launches = [flywheel_launch(python, repository, free_port(), batching=True)]
+    builders = [lambda: flywheel_launch(python, repository, free_port(), batching=True)]
     if workers > 1:
-        launches.append(flywheel_launch(python, repository, free_port(), batching=True, workers=workers))
-    launches += [
-        flywheel_launch(python, repository, free_port(), batching=False),
-        fastapi_launch(python, model_path, free_port()),
+        builders.append(lambda: flywheel_launch(python, repository, free_port(), batching=True, workers=workers))
+    builders += [
+        lambda: flywheel_launch(python, repository, free_port(), batching=False),
+        lambda: fastapi_launch(python, model_path, free_port()),
     ]
-    systems = [launch.system for launch in launches]
+    systems = [build().system for build in builders]
     outcome: dict = {"not_run": {}, "notes": {}}
     peer_builders = {
         "pytriton": lambda: pytriton_launch(model_path, (free_port(), free_port(), free_port())),
@@ -231,15 +286,25 @@ def http_benchmarks(
             outcome["not_run"][system] = "left out with --competitors"
             continue
         try:
-            launches.append(peer_builders[key]())
+            peer_builders[key]()
         except PeerUnavailable as exc:
             outcome["not_run"][system] = str(exc)
+            continue
+        builders.append(peer_builders[key])
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    results = []
-    for launch in launches:
-        results += measure(launch, body, expected, duration, CONCURRENCY, logs, outcome)
-    return results, systems, outcome["not_run"], outcome["notes"]
+    results, loads = [], []
+    for round_index in range(rounds):
+        before = wait_for_quiet(pinning)
+        order = builders if round_index % 2 == 0 else builders[::-1]
+        print(f"round {round_index + 1} of {rounds}, load average {before:.2f}", file=sys.stderr)
+        for build in order:
+            launch = build()
+            if launch.system in outcome["not_run"]:
+                continue
+            results += measure(launch, body, expected, duration, CONCURRENCY, logs, outcome, pinning)
+        loads.append((before, os.getloadavg()[0]))
+    return results, systems, outcome["not_run"], outcome["notes"], loads
 
 
 def engine_benchmarks(
@@ -279,6 +344,12 @@ def engine_benchmarks(
     return per_batch, variants, floor_us
 
 
+def round_of(result: LoadResult, every_round: list[LoadResult]) -> int:
+    """Which round (1-based) a result came from: results are in run order, each system runs once per round."""
+    same_cell = [r for r in every_round if (r.system, r.concurrency) == (result.system, result.concurrency)]
+    return same_cell.index(result) + 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
@@ -289,8 +360,20 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated peers to run ({', '.join(PEERS)}; '' for none); each needs its virtualenv "
         "from bench/competitors/setup_envs.sh, else its column says 'not run'",
     )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, alternating the systems' order (>= 3)")
+    parser.add_argument("--server-cpus", default="0", help="CPUs of the server under test (taskset list; '' unpinned)")
+    parser.add_argument("--client-cpus", default="1", help="CPUs of the wrk load client (taskset list; '' unpinned)")
+    parser.add_argument(
+        "--max-load", type=float, default=2.0, help="a round waits until the 1-minute load average is at most this"
+    )
+    parser.add_argument(
+        "--allow-loaded", action="store_true", help="run on a busier machine anyway; the page is marked LOADED"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "serving.md", help="markdown output")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    pinning = Pinning(args.server_cpus or None, args.client_cpus or None, args.max_load, args.allow_loaded)
     competitors = [name.strip() for name in args.competitors.split(",") if name.strip()]
     if unknown := sorted(set(competitors) - set(PEERS)):
         parser.error(f"unknown competitors {unknown}; choose from {sorted(PEERS)}")
@@ -308,13 +391,12 @@ def main(argv: list[str] | None = None) -> int:
     per_batch, variants, floor_us = engine_benchmarks(model, config, work, holdout, finetune)
     repository = work / "models"
     model_repository.write_version(repository, config, 1, work / "fp32-opt.onnx")
-    load_before = os.getloadavg()
-    results, systems, not_run, notes = http_benchmarks(
-        repository, work / "fp32-opt.onnx", args.duration, args.workers, competitors, work
+    every_round, systems, not_run, notes, loads = http_benchmarks(
+        repository, work / "fp32-opt.onnx", args.duration, args.workers, competitors, work, args.rounds, pinning
     )
-    load_after = os.getloadavg()
-
-    checks = goal_checks(results, not_run, OURS, BASELINE, list(PEERS.values()), CONCURRENCY)
+    results = combine_rounds(every_round)
+    checks = goal_checks(results, not_run, OURS, BASELINE, list(PEERS.values()), CONCURRENCY, unbatched=OURS_UNBATCHED)
+    cpu = cpu_table(systems, results, not_run, BASELINE, CONCURRENCY)
     throughput, latency = per_concurrency_tables(systems, results, not_run, notes, BASELINE, CONCURRENCY)
     floor = "in-process ONNX Runtime (floor, 1 row, no HTTP)"
     throughput += f"\n| {floor} | {1e6 / floor_us:,.0f} | - | - | - | one session.run per row, one thread |"
@@ -323,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         [
             r.system,
             r.concurrency,
+            round_of(r, every_round),
             f"{r.report.requests_per_s:,.0f}",
             f"{r.report.p50_ms:.2f}",
             f"{r.report.p99_ms:.2f}",
@@ -330,35 +413,58 @@ def main(argv: list[str] | None = None) -> int:
             r.report.non_2xx,
             r.report.socket_errors,
         ]
-        for r in results
+        for r in every_round
     ]
     not_run_lines = "".join(f"\n- {system}: not run: {reason}" for system, reason in not_run.items())
     not_run_lines += "\n" if not_run else ""
     when = time.strftime("%Y-%m-%d %H:%M")
+    loaded = any(before > pinning.max_load for before, _ in loads)
+    load_line = ", ".join(
+        f"round {i + 1}: {before:.2f} before / {after:.2f} after" for i, (before, after) in enumerate(loads)
+    )
+    warning = (
+        f"**LOADED MACHINE: a round started above load average {pinning.max_load:g} (--allow-loaded); a descheduled"
+        " batching server gathers larger batches, so these figures flatter it. Do not quote them.**\n\n"
+        if loaded
+        else ""
+    )
+    server_cpus = f"CPU {pinning.server}" if pinning.server else "unpinned"
+    client_cpus = f"CPU {pinning.client}" if pinning.client else "unpinned"
     text = f"""# Serving benchmark
 
-Generated by `bench/serving_bench.py --duration {args.duration}` on {when} ({platform.node()}, {os.cpu_count()} CPUs,
-load average {load_before[0]:.1f} before / {load_after[0]:.1f} after the HTTP runs). The machine is shared, so
-absolute numbers move between runs; ratios within one run are what to compare.
+{warning}Generated by `bench/serving_bench.py --duration {args.duration} --rounds {args.rounds}` on {when}
+({platform.node()}, {os.cpu_count()} CPUs). Load average (1 minute) {load_line}; a round starts only below
+{pinning.max_load:g}.
+Pinning: every server's whole process tree on {server_cpus}, the `wrk` client on {client_cpus} (`taskset`).
+Every cell is the **median of {args.rounds} rounds** (each round starts every server afresh, and alternate rounds
+reverse the systems' order); the line under it is the spread over the rounds (min-max).
 
 Model: ReferenceMLP (20 numeric + 6 categorical inputs, hidden 128-64), the same optimised ONNX file for every
 system, ONNX Runtime with 1 intra-op thread everywhere. Requests: the same single-row OIP v2 JSON infer body to
 `/v2/models/fraud/infer`, `wrk -t1 -cN -d{args.duration}s` on loopback after a {WARMUP_S} s warm-up; before the load,
 each server must answer it with 200 and the in-process ONNX Runtime score. Servers run one process for HTTP and
-inference unless the row says otherwise (PyTriton: a Python proxy, tritonserver and the Python-backend stub; the two
-cores are shared with the load client).
+inference unless the row says otherwise (PyTriton: a Python proxy, tritonserver and the Python-backend stub, all on
+the server's CPU).
 
-Reproduce: `bench/competitors/setup_envs.sh` once (the PyTriton and MLServer virtualenvs under
+Reproduce on a quiet machine: `bench/competitors/setup_envs.sh` once (the PyTriton and MLServer virtualenvs under
 `.flywheel/bench-venvs/`, from the hash-pinned `bench/competitors/requirements-*.lock`), then
-`PYTHONPATH=. .venv/bin/python bench/serving_bench.py --duration {args.duration}` (about 4 minutes).
+`PYTHONPATH=. .venv/bin/python bench/serving_bench.py --duration {args.duration} --rounds {args.rounds}`.
 
 ## Goal: {verdict(checks)}
 
-At concurrency 32, at least 3x the FastAPI + uvicorn throughput with a lower p99; more req/s than PyTriton and
-MLServer at every concurrency (p99 shown beside). A check against a system that did not run, or that answered
-anything but 2xx, is "not checked", never met.
+Issue 20's goals, judged on the medians: batching off, server CPU per request at most
+{UNBATCHED_CPU_RATIO:g}x FastAPI's at every concurrency; at c=1 a p50 of at most {SINGLE_P50_MS:g} ms and at most
+FastAPI's; at c=32 at least 3x the FastAPI + uvicorn throughput with a lower p99, and OIP over gRPC at least
+{GRPC_RATIO:g}x HTTP/JSON; more req/s than PyTriton and MLServer at every concurrency (p99 shown beside). A check
+against a system that did not run, or that answered anything but 2xx, is "not checked", never met.
 
 {goal_table(checks)}
+
+## Server CPU per request (us, ratio to FastAPI + uvicorn at the same concurrency)
+
+The headline: what one request costs the server's whole process tree, whatever the machine's weather.
+
+{cpu}
 
 ## Throughput (req/s, ratio to FastAPI + uvicorn at the same concurrency)
 

@@ -1,14 +1,27 @@
 """Goal checks and per-concurrency tables of the serving benchmark."""
 
-from bench.serving_report import goal_checks, per_concurrency_tables, verdict
+from dataclasses import replace
+
+import pytest
+
+from bench.serving_report import (
+    combine_rounds,
+    cpu_table,
+    goal_checks,
+    median_result,
+    per_concurrency_tables,
+    verdict,
+)
 from bench.wrk_load import LoadResult, WrkReport
 
-OURS, BASE, PEER = "ours", "base", "peer"
+OURS, BASE, PEER, UNBATCHED = "ours", "base", "peer", "ours-unbatched"
 LEVELS = (1, 32)
 
 
-def run(system: str, c: int, rate: float, p99: float, non_2xx: int = 0, socket_errors: int = 0) -> LoadResult:
-    return LoadResult(system, c, WrkReport(int(rate * 5), rate, p99 / 3, p99, non_2xx, socket_errors), 50.0)
+def run(
+    system: str, c: int, rate: float, p99: float, non_2xx: int = 0, socket_errors: int = 0, cpu: float = 50.0
+) -> LoadResult:
+    return LoadResult(system, c, WrkReport(int(rate * 5), rate, p99 / 3, p99, non_2xx, socket_errors), cpu)
 
 
 def checks(results, not_run=None):
@@ -83,3 +96,64 @@ def test_tables_show_ratios_failures_and_not_run_reasons():
     assert lines[4] == "| peer | not run | not run | not run: venv is missing |"
     assert lines[5] == "| broken | FAILED (3 non-2xx) | - |  |"
     assert latency.splitlines()[2] == "| ours | 0.67 / 2.00 | 3.33 / 10.00 |"
+
+
+def test_a_cell_is_the_median_of_its_rounds_with_their_spread():
+    rounds = [run(OURS, 32, rate, p99, cpu=cpu) for rate, p99, cpu in ((9000, 10, 60), (7000, 30, 90), (9500, 12, 55))]
+    cell = median_result(rounds)
+    assert (cell.report.requests_per_s, cell.report.p99_ms, cell.cpu_us_per_request) == (9000, 12, 60)
+    assert cell.rounds == tuple(rounds)
+    (table_row,) = per_concurrency_tables([OURS], [cell], {}, {}, BASE, (32,))[0].splitlines()[2:]
+    assert table_row == "| ours | 9,000 <br>7,000-9,500 |  |"
+    assert cpu_table([OURS], [cell], {}, BASE, (32,)).splitlines()[2] == "| ours | 60 us <br>55-90 |"
+
+
+def test_a_failed_round_is_never_averaged_away():
+    rounds = [run(OURS, 32, 9000, 10), run(OURS, 32, 50, 10, non_2xx=9), run(OURS, 32, 9100, 10)]
+    cell = median_result(rounds)
+    assert not cell.valid and cell.report.non_2xx == 9
+    with pytest.raises(ValueError, match="at least one round"):
+        median_result([])
+
+
+def test_rounds_in_alternating_order_combine_per_cell():
+    results = [run(OURS, 1, 1500, 2), run(BASE, 1, 1400, 3), run(BASE, 1, 1000, 3), run(OURS, 1, 1700, 2)]
+    combined = combine_rounds(results)
+    assert [(r.system, r.report.requests_per_s) for r in combined] == [(OURS, 1600), (BASE, 1200)]
+
+
+def full_checks(results):
+    return goal_checks(results, {}, OURS, BASE, [PEER], LEVELS, unbatched=UNBATCHED)
+
+
+def lean() -> list[LoadResult]:
+    fast_single = replace(run(OURS, 1, 1500, 2.0), report=WrkReport(7500, 1500, 0.2, 2.0, 0, 0))
+    return [r for r in healthy() if (r.system, r.concurrency) != (OURS, 1)] + [
+        fast_single,
+        run(UNBATCHED, 1, 1400, 2.0, cpu=30.0),
+        run(UNBATCHED, 32, 3000, 20.0, cpu=30.0),
+    ]
+
+
+def test_the_lean_path_goals_cpu_per_request_and_single_request_latency():
+    result = full_checks(lean())
+    by_goal = {c.goal: c for c in result}
+    cpu = by_goal["c=32: batching off, server CPU/request <= 0.8x base's"]
+    assert cpu.met is True and cpu.ours == "30 us (0.60x)" and cpu.other == "50 us"
+    assert by_goal["c=1: p50 <= 0.25 ms"].met is True
+    assert by_goal["c=1: p50 <= base's"].met is True  # 0.2 ms against 1.0 ms
+    grpc = by_goal["c=32: OIP over gRPC >= 1.5x HTTP/JSON throughput"]
+    assert grpc.met is None and grpc.ours == "no gRPC endpoint yet"
+    assert verdict(result).startswith("not fully checked (1 of")
+
+
+def test_unbatched_cpu_above_the_share_of_the_baseline_misses():
+    results = [r for r in lean() if (r.system, r.concurrency) != (UNBATCHED, 1)] + [run(UNBATCHED, 1, 1400, 2, cpu=45)]
+    missed = [c.goal for c in full_checks(results) if c.met is False]
+    assert missed == ["c=1: batching off, server CPU/request <= 0.8x base's"]
+
+
+def test_a_slow_single_request_misses_the_absolute_latency_goal():
+    results = [r for r in lean() if (r.system, r.concurrency) != (OURS, 1)] + [run(OURS, 1, 1500, 2.0)]
+    by_goal = {c.goal: c for c in full_checks(results)}
+    assert by_goal["c=1: p50 <= 0.25 ms"].met is False and by_goal["c=1: p50 <= 0.25 ms"].ours == "p50 0.667 ms"

@@ -42,6 +42,8 @@ class LoadResult:
     """wrk's numbers."""
     cpu_us_per_request: float
     """Server CPU time (its whole process tree) per answered request: steadier than req/s on a shared machine."""
+    rounds: tuple[LoadResult, ...] = ()
+    """For a cell combined from several rounds (serving_report.median_result): the rounds, for their spread."""
 
     @property
     def valid(self) -> bool:
@@ -133,13 +135,21 @@ def lua_post_script(body: str, directory: Path) -> Path:
     return script
 
 
-def run_wrk(url: str, body: str, concurrency: int, duration_s: int, system: str, server_pid: int) -> LoadResult:
-    """One `wrk -t1 -cN` run of single POSTs against `url`, with the server's CPU time over the run."""
+def pinned(argv: list[str], cpus: str | None) -> list[str]:
+    """`argv` run on the CPUs `cpus` (taskset's list syntax, e.g. "0" or "0-1"), or unchanged when None."""
+    return ["taskset", "-c", cpus, *argv] if cpus else list(argv)
+
+
+def run_wrk(
+    url: str, body: str, concurrency: int, duration_s: int, system: str, server_pid: int, cpus: str | None = None
+) -> LoadResult:
+    """One `wrk -t1 -cN` run of single POSTs against `url` (on the CPUs `cpus`, if given), with the server's CPU time
+    over the run."""
     with tempfile.TemporaryDirectory(prefix="wrk-") as work:
         script = lua_post_script(body, Path(work))
         cpu_before = cpu_seconds(server_pid)
         completed = subprocess.run(
-            ["wrk", "-t1", f"-c{concurrency}", f"-d{duration_s}s", "--latency", "-s", str(script), url],
+            pinned(["wrk", "-t1", f"-c{concurrency}", f"-d{duration_s}s", "--latency", "-s", str(script), url], cpus),
             capture_output=True,
             text=True,
             check=False,

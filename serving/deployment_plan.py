@@ -13,6 +13,7 @@ measured, never returned.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import uuid
@@ -55,9 +56,10 @@ class Deployment:
         if problems:
             raise DeploymentError("; ".join(problems))
 
-    @property
+    @functools.cached_property
     def versions(self) -> tuple[int, ...]:
-        """Every version a server must hold: those with traffic and those shadowing, ascending."""
+        """Every version a server must hold: those with traffic and those shadowing, ascending (computed once: every
+        request asks)."""
         return tuple(sorted({v for v, w in self.weights.items() if w > 0} | set(self.shadow)))
 
     @property

@@ -60,15 +60,26 @@ class BatcherConfig:
     """A request still queued after this long fails with QueueTimeoutError instead of waiting on."""
     coalesce: bool = True
     """False runs each request on its own (dynamic batching off, for comparison)."""
-    inline_max_rows: int = 0
-    """Batches up to this many rows run on the event loop itself: for a model that takes microseconds, a thread
-    hand-off costs more than the run. Larger batches run on the batcher thread (ONNX Runtime releases the GIL)."""
+    inline_max_rows: int = 64
+    """Batches up to this many rows may run on the event loop itself: for a model that takes microseconds, the thread
+    hand-off (a future, a wake-up of the loop from another thread) costs more than the run. Larger batches run on the
+    batcher thread (ONNX Runtime releases the GIL). 0: always the thread."""
+    inline_max_seconds: float = 0.0002
+    """...and only while this batcher's runs take at most this long (an exponentially weighted average of the
+    measured run times; the first run goes to the thread to be measured): a model that takes longer runs on the
+    thread, so requests on other connections never wait behind it on the event loop."""
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1 or self.max_queue_rows < self.max_batch_size:
             raise ValueError("need max_batch_size >= 1 and max_queue_rows >= max_batch_size")
         if self.max_queue_delay_s < 0 or self.queue_timeout_s <= 0:
             raise ValueError("max_queue_delay_s must be >= 0 and queue_timeout_s > 0")
+        if self.inline_max_rows < 0 or self.inline_max_seconds < 0:
+            raise ValueError("inline_max_rows and inline_max_seconds must be >= 0")
+
+
+RUN_TIME_SMOOTHING = 0.1
+"""Weight of the newest run in the batcher's moving average of run times."""
 
 
 @dataclass(eq=False)
@@ -80,7 +91,8 @@ class _Pending:
 
 
 class DynamicBatcher:
-    """Coalesces concurrent requests into one model run on a dedicated thread, with a bounded queue."""
+    """Coalesces concurrent requests into one model run (on a dedicated thread, or inline when the run is cheap),
+    with a bounded queue."""
 
     def __init__(
         self,
@@ -99,6 +111,8 @@ class DynamicBatcher:
         self._full = asyncio.Event()
         self._worker: asyncio.Task | None = None
         self._running = False
+        self._run_seconds: float | None = None
+        """Moving average of measured run times (None until the first run)."""
 
     @property
     def queued_rows(self) -> int:
@@ -126,8 +140,35 @@ class DynamicBatcher:
                 pending.future.set_exception(QueueTimeoutError("the server is shutting down"))
         self._queued_rows = 0
 
+    @property
+    def run_seconds(self) -> float | None:
+        """Moving average of this batcher's model run times (None before the first run)."""
+        return self._run_seconds
+
+    def _inline(self, rows: int) -> bool:
+        """Whether a batch of `rows` rows runs on the event loop (see BatcherConfig.inline_max_seconds)."""
+        average = self._run_seconds
+        return rows <= self.config.inline_max_rows and average is not None and average <= self.config.inline_max_seconds
+
+    def _ran(self, rows: int, requests: int, seconds: float) -> None:
+        average = self._run_seconds
+        self._run_seconds = seconds if average is None else average + RUN_TIME_SMOOTHING * (seconds - average)
+        self._observer.batch_ran(rows, requests, seconds)
+
     async def submit(self, inputs: Arrays, rows: int) -> tuple[Arrays, int]:
-        """Queues one request of `rows` rows and waits for its slice of the batch outputs and the model version."""
+        """Queues one request of `rows` rows and waits for its slice of the batch outputs and the model version.
+
+        With batching off and nothing queued or running, a request small and fast enough to run inline runs at once:
+        no queue entry, future or wake-up of the worker task (they were a third of such a request's CPU)."""
+        if not self.config.coalesce and not self._queue and not self._running and self._inline(rows):
+            self._running = True
+            started = time.perf_counter()
+            try:
+                outputs, version = self._run_batch(inputs)
+            finally:
+                self._running = False
+            self._ran(rows, 1, time.perf_counter() - started)
+            return outputs, version
         return await self.submit_nowait(inputs, rows)
 
     def submit_nowait(self, inputs: Arrays, rows: int) -> asyncio.Future:
@@ -202,7 +243,7 @@ class DynamicBatcher:
             rows = sum(p.rows for p in batch)
             self._running = True
             try:
-                if rows <= self.config.inline_max_rows:
+                if self._inline(rows):
                     outputs, version = self._run_batch(merged)
                 else:
                     outputs, version = await loop.run_in_executor(self._executor, self._run_batch, merged)
@@ -213,7 +254,7 @@ class DynamicBatcher:
                 continue
             finally:
                 self._running = False
-            self._observer.batch_ran(rows, len(batch), time.perf_counter() - started)
+            self._ran(rows, len(batch), time.perf_counter() - started)
             offset = 0
             for pending in batch:
                 if not pending.future.done():

@@ -98,6 +98,75 @@ def test_batching_off_runs_each_request_alone():
     assert model.batches == [1] * 10
 
 
+class ThreadRecordingModel(RecordingModel):
+    """Also records which thread ran each batch."""
+
+    def __init__(self, delay_s: float = 0.0):
+        super().__init__(delay_s)
+        self.threads: list[int] = []
+
+    def __call__(self, inputs):
+        self.threads.append(threading.get_ident())
+        return super().__call__(inputs)
+
+
+async def one_at_a_time(batcher, count: int) -> int:
+    """Submits `count` single-row requests one after another; returns the event loop's thread id."""
+    batcher.start()
+    try:
+        for i in range(count):
+            outputs, version = await batcher.submit(rows([i]), 1)
+            assert outputs["y"].tolist() == [[2.0 * i]] and version == 7
+    finally:
+        await batcher.stop()
+    return threading.get_ident()
+
+
+@pytest.mark.parametrize("coalesce", [True, False])
+def test_a_fast_model_runs_on_the_event_loop_after_its_first_measured_run(coalesce):
+    model = ThreadRecordingModel()
+    batcher = DynamicBatcher(model, BatcherConfig(coalesce=coalesce, inline_max_seconds=0.05))
+    loop_thread = asyncio.run(one_at_a_time(batcher, 5))
+    assert model.threads[0] != loop_thread, "the first run is measured on the batcher thread"
+    assert model.threads[1:] == [loop_thread] * 4
+    assert batcher.run_seconds is not None and batcher.run_seconds < 0.05
+
+
+def test_a_slow_model_stays_on_the_batcher_thread():
+    model = ThreadRecordingModel(delay_s=0.003)
+    batcher = DynamicBatcher(model, BatcherConfig(coalesce=False, inline_max_seconds=0.001))
+    loop_thread = asyncio.run(one_at_a_time(batcher, 4))
+    assert loop_thread not in model.threads
+    assert batcher.run_seconds >= 0.003
+
+
+def test_inline_runs_can_be_switched_off():
+    model = ThreadRecordingModel()
+    batcher = DynamicBatcher(model, BatcherConfig(inline_max_rows=0, inline_max_seconds=1.0))
+    loop_thread = asyncio.run(one_at_a_time(batcher, 4))
+    assert loop_thread not in model.threads
+
+
+def test_a_model_failing_inline_fails_its_request_and_the_next_one_runs():
+    model = RecordingModel()
+    batcher = DynamicBatcher(model, BatcherConfig(coalesce=False, inline_max_seconds=1.0))
+
+    async def scenario():
+        batcher.start()
+        try:
+            await batcher.submit(rows([1]), 1)  # measured on the thread; the next runs inline
+            model.fail = True
+            with pytest.raises(RuntimeError, match="model exploded"):
+                await batcher.submit(rows([2]), 1)
+            model.fail = False
+            return await batcher.submit(rows([3]), 1)
+        finally:
+            await batcher.stop()
+
+    outputs, _ = asyncio.run(scenario())
+    assert outputs["y"].tolist() == [[6.0]] and batcher.idle
+
+
 def test_full_queue_refuses_instead_of_waiting():
     model = RecordingModel()
     model.release.clear()
@@ -161,3 +230,5 @@ def test_a_failing_model_fails_its_batch_not_the_batcher():
 def test_config_is_validated():
     with pytest.raises(ValueError, match="max_queue_rows"):
         BatcherConfig(max_batch_size=10, max_queue_rows=5)
+    with pytest.raises(ValueError, match="inline_max_rows"):
+        BatcherConfig(inline_max_rows=-1)

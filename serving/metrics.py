@@ -191,6 +191,7 @@ class ServingMetrics:
         self._rollout_children: dict[tuple, object] = {}
         self._run_children: dict[tuple, object] = {}
         self._difference_children: dict[tuple, object] = {}
+        self._score_children: dict[str, object] = {}
 
     def request(self, model: str, version: str, endpoint: str, status: int, seconds: float) -> None:
         """Counts one answered request and observes its latency."""
@@ -243,7 +244,9 @@ class ServingMetrics:
         self.rollbacks.labels(model).set(deployment.rollbacks)
 
     def observe_scores(self, model: str, scores: np.ndarray) -> None:
-        child = self.scores.labels(model)
+        child = self._score_children.get(model)
+        if child is None:
+            child = self._score_children[model] = self.scores.labels(model)
         for value in np.asarray(scores, dtype=np.float64).reshape(-1).tolist():
             child.observe(value)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 
 from serving.model_config import ModelConfig, TensorSpec
 
@@ -43,11 +44,16 @@ def parse_json_object(body: bytes, what: str = "request body") -> dict:
     if not body:
         raise RequestError(400, f"{what} is empty; expected a JSON object")
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RequestError(400, f"{what} is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise RequestError(400, f"{what} nests too deeply") from None
+        document = orjson.loads(body)  # strict RFC 8259 JSON, several times faster than the standard library
+    except orjson.JSONDecodeError:
+        # The standard library's reading of what orjson refused: its error message, or the document where it is
+        # only non-standard (NaN and Infinity literals, lone surrogates), which the checks below then judge.
+        try:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RequestError(400, f"{what} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise RequestError(400, f"{what} nests too deeply") from None
     if not isinstance(document, dict):
         raise RequestError(400, f"{what} must be a JSON object, got {type(document).__name__}")
     return document
@@ -213,7 +219,7 @@ def encode_infer_response(
         }
         for name in names
     ]
-    return json.dumps(document, separators=(",", ":")).encode()
+    return orjson.dumps(document)
 
 
 def encode_error(message: str) -> bytes:

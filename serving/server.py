@@ -95,8 +95,11 @@ class ServerConfig:
     """How often the repository is polled for new versions."""
     ort_threads: int = 1
     """ONNX Runtime intra-op threads per session."""
-    inline_max_rows: int = 0
-    """Batches of at most this many rows run on the event loop instead of the batcher thread (0: always the thread)."""
+    inline_max_rows: int = 64
+    """Batches of at most this many rows may run on the event loop instead of the batcher thread (0: always the
+    thread)..."""
+    inline_max_us: int = 200
+    """...while the model's runs average at most this many microseconds (docs/bench/serving.md measures why)."""
     max_body_bytes: int = 4 * 1024 * 1024
     """Larger request bodies are answered 413."""
     max_shadow_in_flight: int = 256
@@ -129,6 +132,7 @@ class ServerConfig:
             queue_timeout_s=self.queue_timeout_s,
             coalesce=self.dynamic_batching,
             inline_max_rows=self.inline_max_rows,
+            inline_max_seconds=self.inline_max_us / 1e6,
         )
 
 
@@ -784,7 +788,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[ServerConfig, bool]:
     )
     parser.add_argument("--ort-threads", type=int, default=1, help="ONNX Runtime intra-op threads per worker")
     parser.add_argument(
-        "--inline-max-rows", type=int, default=0, help="batches up to this many rows run on the event loop thread"
+        "--inline-max-rows",
+        type=int,
+        default=64,
+        help="batches up to this many rows may run on the event loop thread (0: always the batcher thread)",
+    )
+    parser.add_argument(
+        "--inline-max-us", type=int, default=200, help="...while the model's runs average at most this many us"
     )
     parser.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="larger bodies get 413")
     parser.add_argument("--kafka-bootstrap-servers", help="Kafka for the prediction log (default: no log)")
