@@ -73,15 +73,14 @@ def _flatten(data: list) -> list:
     return data
 
 
-def _decode_tensor(item: Any, tensor: TensorSpec, max_batch_size: int) -> np.ndarray:
+def check_tensor_header(shape: Any, datatype: Any, tensor: TensorSpec, max_batch_size: int) -> list[int]:
+    """The shape of an input tensor, checked against the model's TensorSpec: integers, [batch, *dims] with the
+    model's dims, a batch of 1..max_batch_size and the model's datatype (every transport's first check)."""
     name = tensor.name
-    shape = item.get("shape")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
         raise RequestError(400, f"input '{name}': 'shape' must be a list of integers, got {shape!r}")
-    if item.get("datatype") != tensor.datatype:
-        raise RequestError(
-            400, f"input '{name}': datatype is {item.get('datatype')!r}, the model expects {tensor.datatype!r}"
-        )
+    if datatype != tensor.datatype:
+        raise RequestError(400, f"input '{name}': datatype is {datatype!r}, the model expects {tensor.datatype!r}")
     if len(shape) != len(tensor.dims) + 1 or any(
         a != e and e != -1 for a, e in zip(shape[1:], tensor.dims, strict=False)
     ):
@@ -92,6 +91,56 @@ def _decode_tensor(item: Any, tensor: TensorSpec, max_batch_size: int) -> np.nda
         raise RequestError(400, f"input '{name}': shape {shape} must have a batch of at least 1 and no negative dims")
     if shape[0] > max_batch_size:
         raise RequestError(413, f"input '{name}': batch of {shape[0]} rows exceeds max_batch_size {max_batch_size}")
+    return shape
+
+
+def check_finite(array: np.ndarray, tensor: TensorSpec) -> None:
+    """A float input holds no NaN, infinity or value that overflowed its type (one float64 reduction; the row of
+    the first bad value is named)."""
+    if array.dtype.kind == "f" and not math.isfinite(np.add.reduce(array, axis=None, dtype=np.float64)):
+        row = int(np.argmax(~np.isfinite(array.reshape(len(array), -1)).all(axis=1)))
+        raise RequestError(
+            400, f"input '{tensor.name}': NaN, infinity or a value beyond {tensor.datatype} range in row {row}"
+        )
+
+
+def match_inputs(items: list[tuple[str, Any]], config: ModelConfig) -> dict[str, Any]:
+    """(name, tensor) pairs of a request matched to the model's inputs, in the model's order; unknown, repeated and
+    missing inputs are 400s naming them."""
+    specs = {t.name: t for t in config.inputs}
+    given: dict[str, Any] = {}
+    for name, item in items:
+        if name not in specs:
+            raise RequestError(400, f"input '{name}' is not an input of model '{config.name}'; expected {list(specs)}")
+        if name in given:
+            raise RequestError(400, f"input '{name}' is given twice")
+        given[name] = item
+    missing = [name for name in specs if name not in given]
+    if missing:
+        raise RequestError(400, f"inputs {missing} are missing; model '{config.name}' expects {list(specs)}")
+    return {name: given[name] for name in specs}
+
+
+def batch_rows(arrays: dict[str, np.ndarray]) -> int:
+    """The batch size every input agrees on (a 400 when they disagree)."""
+    batch = {array.shape[0] for array in arrays.values()}
+    if len(batch) != 1:
+        raise RequestError(400, f"inputs disagree on the batch size: {sorted(batch)}")
+    return batch.pop()
+
+
+def check_requested_outputs(names: list[str], config: ModelConfig) -> tuple[str, ...]:
+    """Requested output names, each an output of the model (all outputs when none is named)."""
+    outputs = [t.name for t in config.outputs]
+    for name in names:
+        if name not in outputs:
+            raise RequestError(400, f"output '{name}' is not an output of model '{config.name}'; it has {outputs}")
+    return tuple(names) or tuple(outputs)
+
+
+def _decode_tensor(item: Any, tensor: TensorSpec, max_batch_size: int) -> np.ndarray:
+    name = tensor.name
+    shape = check_tensor_header(item.get("shape"), item.get("datatype"), tensor, max_batch_size)
     parameters = item.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise RequestError(400, f"input '{name}': 'parameters' must be an object")
@@ -122,13 +171,7 @@ def _decode_tensor(item: Any, tensor: TensorSpec, max_batch_size: int) -> np.nda
             raise RequestError(400, f"input '{name}': values outside the {tensor.datatype} range")
     with np.errstate(over="ignore", invalid="ignore"):
         array = raw.astype(dtype, copy=False).reshape(shape)
-        # One reduction catches NaN, infinity and values that overflowed the cast (the sum is float64: no overflow).
-        if kind == "f" and not math.isfinite(array.sum(dtype=np.float64)):
-            bad = ~np.isfinite(array.reshape(shape[0], -1)).all(axis=1)
-            raise RequestError(
-                400,
-                f"input '{name}': NaN, infinity or a value beyond {tensor.datatype} range in row {int(np.argmax(bad))}",
-            )
+        check_finite(array, tensor)  # also catches values that overflowed the cast
     return array
 
 
@@ -158,25 +201,11 @@ def decode_infer_request(body: bytes, config: ModelConfig) -> InferRequest:
     items = document.get("inputs")
     if not isinstance(items, list) or not items:
         raise RequestError(400, "'inputs' must be a non-empty array of tensors")
-    specs = {t.name: t for t in config.inputs}
-    given: dict[str, dict] = {}
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            raise RequestError(400, "every entry of 'inputs' must be an object with a string 'name'")
-        name = item["name"]
-        if name not in specs:
-            raise RequestError(400, f"input '{name}' is not an input of model '{config.name}'; expected {list(specs)}")
-        if name in given:
-            raise RequestError(400, f"input '{name}' is given twice")
-        given[name] = item
-    missing = [name for name in specs if name not in given]
-    if missing:
-        raise RequestError(400, f"inputs {missing} are missing; model '{config.name}' expects {list(specs)}")
-    arrays = {name: _decode_tensor(given[name], spec, config.max_batch_size) for name, spec in specs.items()}
-    batch = {array.shape[0] for array in arrays.values()}
-    if len(batch) != 1:
-        raise RequestError(400, f"inputs disagree on the batch size: {sorted(batch)}")
-    rows = batch.pop()
+    if not all(isinstance(item, dict) and isinstance(item.get("name"), str) for item in items):
+        raise RequestError(400, "every entry of 'inputs' must be an object with a string 'name'")
+    given = match_inputs([(item["name"], item) for item in items], config)
+    arrays = {t.name: _decode_tensor(given[t.name], t, config.max_batch_size) for t in config.inputs}
+    rows = batch_rows(arrays)
     outputs = _requested_outputs(document.get("outputs"), config)
     transaction_ids = parameters.get("transaction_ids")
     if transaction_ids is not None and (not isinstance(transaction_ids, list) or len(transaction_ids) != rows):
@@ -185,21 +214,15 @@ def decode_infer_request(body: bytes, config: ModelConfig) -> InferRequest:
 
 
 def _requested_outputs(items: Any, config: ModelConfig) -> tuple[str, ...]:
-    names = [t.name for t in config.outputs]
     if items is None:
-        return tuple(names)
+        return check_requested_outputs([], config)
     if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in items):
         raise RequestError(400, "'outputs' must be an array of objects with a string 'name'")
-    requested = []
+    requested = check_requested_outputs([item["name"] for item in items], config)
     for item in items:
-        if item["name"] not in names:
-            raise RequestError(
-                400, f"output '{item['name']}' is not an output of model '{config.name}'; it has {names}"
-            )
         if (item.get("parameters") or {}).get("binary_data"):
             raise RequestError(400, f"output '{item['name']}': binary_data is not supported; request JSON outputs")
-        requested.append(item["name"])
-    return tuple(requested)
+    return requested
 
 
 def encode_infer_response(

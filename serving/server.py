@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,8 +38,9 @@ from serving.hot_reload import ModelHost, ReloadEvent, Routing, watch
 from serving.http_protocol import HttpLimits, HttpProtocol, HttpRequest, HttpResponse, reuse_port_socket
 from serving.loaded_model import LoadCheck, LoadedModel
 from serving.metrics import CONTENT_TYPE, ServingMetrics, VersionRunTimer
-from serving.model_config import PLATFORM_ONNX
+from serving.model_config import PLATFORM_ONNX, ModelConfig
 from serving.oip_codec import (
+    InferRequest,
     RequestError,
     decode_infer_request,
     encode_error,
@@ -101,7 +102,9 @@ class ServerConfig:
     inline_max_us: int = 200
     """...while the model's runs average at most this many microseconds (docs/bench/serving.md measures why)."""
     max_body_bytes: int = 4 * 1024 * 1024
-    """Larger request bodies are answered 413."""
+    """Larger request bodies are answered 413 (and larger gRPC messages RESOURCE_EXHAUSTED)."""
+    grpc_port: int = 0
+    """Port of the Open Inference Protocol's gRPC endpoint (shared by all workers); 0: HTTP only."""
     max_shadow_in_flight: int = 256
     """Mirrored requests a worker lets wait for shadow versions at once; beyond it they are dropped (and counted), so
     a slow shadow can never hold the served traffic's memory or queue."""
@@ -373,6 +376,20 @@ class InferenceServer:
         if request.method != method:
             raise RequestError(405, f"{request.method} is not allowed on {request.path}; use {method}")
 
+    def served_model(self, name: str, version: str | None = None) -> ServedModel:
+        """The served model `name` (404 naming the served models when it is not; 404 when `version` is not loaded)."""
+        return self._model(name, version)
+
+    def loaded_version(self, name: str, version: str | None = None) -> LoadedModel:
+        """The loaded version named, else the model's primary one (404 / 503 as for the HTTP endpoints)."""
+        return self._version(self._model(name, version), version)
+
+    def model_ready(self, name: str, version: str | None = None) -> bool:
+        """Whether `name` (at `version`, if given) is loaded and can answer."""
+        served = self.models.get(name)
+        routing = served.host.routing if served else None
+        return routing is not None and (version is None or (version.isdigit() and int(version) in routing.models))
+
     def _model(self, name: str, version: str | None = None) -> ServedModel:
         served = self.models.get(name)
         if served is None:
@@ -401,7 +418,7 @@ class InferenceServer:
             return await self._infer(request, self._model(name, version), version)
         if rest == []:
             self._require(request, "GET")
-            current = self._version(self._model(name, version), version)
+            current = self.loaded_version(name, version)
             metadata = model_metadata(current.config, current.version)
             routing = self.models[name].host.routing
             if version is None and routing is not None and len(routing.models) > 1:
@@ -413,13 +430,11 @@ class InferenceServer:
             return _json(200, metadata)
         if rest == ["ready"]:
             self._require(request, "GET")
-            served = self.models.get(name)
-            routing = served.host.routing if served else None
-            ready = routing is not None and (version is None or (version.isdigit() and int(version) in routing.models))
+            ready = self.model_ready(name, version)
             return _json(200 if ready else 503, {"name": name, "ready": ready})
         if rest == ["config"]:
             self._require(request, "GET")
-            return _json(200, model_config_json(self._version(self._model(name, version), version).config))
+            return _json(200, model_config_json(self.loaded_version(name, version).config))
         raise RequestError(404, f"no route for {request.path}")
 
     @staticmethod
@@ -469,7 +484,7 @@ class InferenceServer:
         name, sequence, primary = served.host.name, deployment.sequence, routing.primary
         try:
             outputs, version = await self._run(served.batcher(model), inputs, rows)
-        except (RequestError, _Overloaded):
+        except (RequestError, Overloaded):
             raise
         except Exception:
             self.metrics.rollout_outcome(name, model.version, "served", sequence, "error")
@@ -536,15 +551,37 @@ class InferenceServer:
         try:
             return await batcher.submit(inputs, rows)
         except QueueFullError as exc:
-            raise _Overloaded(str(exc)) from None
+            raise Overloaded(str(exc)) from None
         except QueueTimeoutError as exc:
-            raise _Overloaded(str(exc)) from None
+            raise Overloaded(str(exc)) from None
 
     async def _infer(self, request: HttpRequest, served: ServedModel, version_path: str | None) -> HttpResponse:
+        try:
+            config, infer, outputs, version = await self.infer(
+                served, version_path, lambda config: decode_infer_request(request.body, config), request.received
+            )
+        except RequestError as exc:
+            return HttpResponse(exc.status, encode_error(exc.message))
+        except Overloaded as exc:
+            return self._overloaded(str(exc))
+        return HttpResponse(200, encode_infer_response(config, version, infer.id, outputs, infer.outputs))
+
+    async def infer(
+        self,
+        served: ServedModel,
+        version_path: str | None,
+        decode: Callable[[ModelConfig], InferRequest],
+        received: float,
+        endpoint: str = "infer",
+    ) -> tuple[ModelConfig, InferRequest, dict[str, np.ndarray], int]:
+        """One infer request, whatever its transport: `decode` reads and validates it against the serving version's
+        config; it is routed by the deployment (or to the version named), scored, counted under `endpoint`, logged
+        and mirrored to shadows. Returns (config, request, outputs, version); raises RequestError (a 4xx) or
+        Overloaded (a 503), counted too."""
         name = served.host.name
         current = self._loaded(served)
         try:
-            infer = decode_infer_request(request.body, current.config)
+            infer = decode(current.config)
             routing, model = self._pick(served, self._entity(served, infer))
             if version_path is not None:  # an explicit version answers, whatever the deployment's weights
                 model = routing.models[int(version_path)]
@@ -552,13 +589,12 @@ class InferenceServer:
             else:
                 outputs, version = await self._score(served, routing, model, infer.inputs, infer.rows)
         except RequestError as exc:
-            self._count(request, name, current.version, "infer", exc.status)
-            return HttpResponse(exc.status, encode_error(exc.message))
-        except _Overloaded as exc:
-            self._count(request, name, current.version, "infer", 503)
-            return self._overloaded(str(exc))
-        body = encode_infer_response(current.config, version, infer.id, outputs, infer.outputs)
-        self._count(request, name, version, "infer", 200)
+            self._count(received, name, current.version, endpoint, exc.status)
+            raise
+        except Overloaded:
+            self._count(received, name, current.version, endpoint, 503)
+            raise
+        self._count(received, name, version, endpoint, 200)
         first = outputs[current.config.outputs[0].name]
         self.metrics.observe_scores(name, first)
         log_context = None
@@ -570,7 +606,7 @@ class InferenceServer:
             log_context = (request_id, transaction_ids, features)
         if routing.deployment.shadow and version_path is None:
             self._mirror(served, routing, infer.inputs, infer.rows, first, log_context)
-        return HttpResponse(200, body)
+        return current.config, infer, outputs, version
 
     @staticmethod
     def _entity(served: ServedModel, infer) -> str | None:
@@ -610,15 +646,15 @@ class InferenceServer:
             inputs = encode_features(spec, model.config, features)
             outputs, version = await self._score(served, routing, model, inputs, 1)
         except RequestError as exc:
-            self._count(request, scored_by, current.version, "score", exc.status)
+            self._count(request.received, scored_by, current.version, "score", exc.status)
             return HttpResponse(exc.status, encode_error(exc.message))
-        except _Overloaded as exc:
-            self._count(request, scored_by, current.version, "score", 503)
+        except Overloaded as exc:
+            self._count(request.received, scored_by, current.version, "score", 503)
             return self._overloaded(str(exc))
         score = outputs[current.config.outputs[0].name]
         request_id = self._id_prefix + str(next(self._ids))
         transaction_id = transaction.get(spec.entity_id)
-        self._count(request, scored_by, version, "score", 200)
+        self._count(request.received, scored_by, version, "score", 200)
         self.metrics.observe_scores(scored_by, score)
         log_context = None
         if self.prediction_log is not None:
@@ -656,8 +692,8 @@ class InferenceServer:
                 features[tensor] = array.reshape(len(array), -1)
         return features
 
-    def _count(self, request: HttpRequest, model: str, version: int, endpoint: str, status: int) -> None:
-        elapsed = asyncio.get_running_loop().time() - request.received
+    def _count(self, received: float, model: str, version: int, endpoint: str, status: int) -> None:
+        elapsed = asyncio.get_running_loop().time() - received
         self.metrics.request(model, str(version), endpoint, status, elapsed)
 
     def _overloaded(self, message: str) -> HttpResponse:
@@ -669,8 +705,8 @@ class InferenceServer:
         return HttpResponse(500, encode_error(f"internal error: {type(exc).__name__}"))
 
 
-class _Overloaded(Exception):
-    pass
+class Overloaded(Exception):
+    """The model's queue is full or a request waited too long in it: answered 503 + Retry-After (gRPC: UNAVAILABLE)."""
 
 
 def _json(status: int, document: dict) -> HttpResponse:
@@ -688,6 +724,11 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None, stop: 
         lambda: HttpProtocol(server.handle, limits, server.internal_error),
         sock=reuse_port_socket(config.host, config.port),
     )
+    grpc_endpoint = None
+    if config.grpc_port:
+        from serving.oip_grpc import start_grpc_server  # grpc and its stubs load only when asked for
+
+        grpc_endpoint = await start_grpc_server(server, config.host, config.grpc_port, config.max_body_bytes)
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(RuntimeError, ValueError):  # not the main thread (servers run on threads in tests)
             loop.add_signal_handler(signum, stop.set)
@@ -700,6 +741,8 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None, stop: 
         ready.set()
     await stop.wait()
     listener.close()
+    if grpc_endpoint is not None:
+        await grpc_endpoint.stop(grace=0.2)
     await asyncio.sleep(0.2)  # let responses that are being computed go out
     await server.stop()
 
@@ -761,8 +804,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[ServerConfig, bool]:
     """CLI flags -> ServerConfig (each flag documents its field)."""
     parser = argparse.ArgumentParser(
         prog="python -m serving.server",
-        description="Open Inference Protocol v2 server for a Triton-layout ONNX model repository "
-        "(dynamic batching, Prometheus /metrics, hot reload, Kafka prediction log).",
+        description="Open Inference Protocol v2 server (HTTP/JSON, and gRPC with --grpc-port) for a Triton-layout "
+        "ONNX model repository (dynamic batching, Prometheus /metrics, hot reload, Kafka prediction log).",
     )
     parser.add_argument("--repository", type=Path, required=True, help="Triton-layout model repository to serve")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -796,7 +839,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[ServerConfig, bool]:
     parser.add_argument(
         "--inline-max-us", type=int, default=200, help="...while the model's runs average at most this many us"
     )
-    parser.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="larger bodies get 413")
+    parser.add_argument(
+        "--max-body-bytes", type=int, default=4 * 1024 * 1024, help="larger bodies get 413 (gRPC: RESOURCE_EXHAUSTED)"
+    )
+    parser.add_argument(
+        "--grpc-port", type=int, default=0, help="also serve the Open Inference Protocol over gRPC here (0: off)"
+    )
     parser.add_argument("--kafka-bootstrap-servers", help="Kafka for the prediction log (default: no log)")
     parser.add_argument("--prediction-topic", default="predictions", help="prediction log topic")
     parser.add_argument(
