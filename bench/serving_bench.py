@@ -44,6 +44,7 @@ from bench.competitors.peer_servers import (
     mlserver_launch,
     pytriton_launch,
 )
+from bench.ghz_load import GhzUnavailable, ghz_binary, run_ghz
 from bench.serving_report import (
     GRPC_RATIO,
     SINGLE_P50_MS,
@@ -67,6 +68,7 @@ from serving.synthetic_data import reference_spec, synthetic_batch
 CONCURRENCY = (1, 8, 32, 128)
 OURS = "flywheel server (batching on)"
 OURS_UNBATCHED = "flywheel server (batching off)"
+OURS_GRPC = "flywheel server (OIP gRPC, batching on)"
 BASELINE = "FastAPI + uvicorn (baseline)"
 PYTRITON = "PyTriton (Triton 2.51, Python backend)"
 MLSERVER = "MLServer 1.7.1 (custom ORT model)"
@@ -216,6 +218,26 @@ def wait_for_quiet(pinning: Pinning) -> float:
     return load
 
 
+def check_grpc_answer(address: str, body: str, expected: np.ndarray) -> None:
+    """The benchmark's request over OIP gRPC (tritonclient.grpc) must answer the in-process score."""
+    import tritonclient.grpc as triton
+    from tritonclient.utils import InferenceServerException
+
+    tensors = []
+    for tensor in json.loads(body)["inputs"]:
+        values = np.asarray(tensor["data"], dtype=np.float32 if tensor["datatype"] == "FP32" else np.int64)
+        tensors.append(triton.InferInput(tensor["name"], tensor["shape"], tensor["datatype"]))
+        tensors[-1].set_data_from_numpy(values.reshape(tensor["shape"]))
+    try:
+        with triton.InferenceServerClient(address) as client:
+            response = client.infer("fraud", tensors).get_response()
+    except InferenceServerException as exc:
+        raise RuntimeError(f"answered the benchmark request over gRPC with {exc}") from None
+    scores = np.frombuffer(response.raw_output_contents[0], dtype="<f4").ravel()
+    if scores.shape != expected.shape or not np.allclose(scores, expected, atol=1e-5):
+        raise RuntimeError(f"answered scores {scores.tolist()} over gRPC; in-process ONNX Runtime gives {expected}")
+
+
 def measure(
     launch: ServerLaunch,
     body: str,
@@ -232,14 +254,28 @@ def measure(
     launch = dataclasses.replace(launch, argv=pinned(launch.argv, pinning.server))
     results: list[LoadResult] = []
     log = logs / (launch.system.split(" (")[0].replace(" ", "_").replace("+", "") + f"-{launch.port}.log")
+    if launch.grpc_port:
+        address = f"127.0.0.1:{launch.grpc_port}"
+
+        def check() -> None:
+            check_grpc_answer(address, body, expected)
+
+        def load(c: int, seconds: int, pid: int) -> LoadResult:
+            return run_ghz(address, body, c, seconds, launch.system, pid, pinning.client)
+    else:
+
+        def check() -> None:
+            check_answer(launch.infer_url, body, expected)
+
+        def load(c: int, seconds: int, pid: int) -> LoadResult:
+            return run_wrk(launch.infer_url, body, c, seconds, launch.system, pid, pinning.client)
+
     try:
         with Served(launch, log) as served:
-            check_answer(launch.infer_url, body, expected)
-            run_wrk(launch.infer_url, body, 8, WARMUP_S, launch.system, served.process.pid, pinning.client)
+            check()
+            load(8, WARMUP_S, served.process.pid)
             for c in concurrency:
-                results.append(
-                    run_wrk(launch.infer_url, body, c, duration, launch.system, served.process.pid, pinning.client)
-                )
+                results.append(load(c, duration, served.process.pid))
     except (RuntimeError, ValueError, OSError) as exc:
         reason = str(exc).splitlines()[0][:300]
         if results:
@@ -273,9 +309,14 @@ def http_benchmarks(
     builders += [
         lambda: flywheel_launch(python, repository, free_port(), batching=False),
         lambda: fastapi_launch(python, model_path, free_port()),
+        lambda: flywheel_launch(python, repository, free_port(), batching=True, grpc_port=free_port()),
     ]
     systems = [build().system for build in builders]
     outcome: dict = {"not_run": {}, "notes": {}}
+    try:
+        ghz_binary()
+    except GhzUnavailable as exc:
+        outcome["not_run"][OURS_GRPC] = str(exc)
     peer_builders = {
         "pytriton": lambda: pytriton_launch(model_path, (free_port(), free_port(), free_port())),
         "mlserver": lambda: mlserver_launch(model_path, (free_port(), free_port(), free_port()), work / "mlserver"),
@@ -395,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
         repository, work / "fp32-opt.onnx", args.duration, args.workers, competitors, work, args.rounds, pinning
     )
     results = combine_rounds(every_round)
-    checks = goal_checks(results, not_run, OURS, BASELINE, list(PEERS.values()), CONCURRENCY, unbatched=OURS_UNBATCHED)
+    peers = list(PEERS.values())
+    checks = goal_checks(results, not_run, OURS, BASELINE, peers, CONCURRENCY, OURS_UNBATCHED, grpc=OURS_GRPC)
     cpu = cpu_table(systems, results, not_run, BASELINE, CONCURRENCY)
     throughput, latency = per_concurrency_tables(systems, results, not_run, notes, BASELINE, CONCURRENCY)
     floor = "in-process ONNX Runtime (floor, 1 row, no HTTP)"

@@ -143,7 +143,7 @@ def test_the_lean_path_goals_cpu_per_request_and_single_request_latency():
     assert by_goal["c=1: p50 <= 0.25 ms"].met is True
     assert by_goal["c=1: p50 <= base's"].met is True  # 0.2 ms against 1.0 ms
     grpc = by_goal["c=32: OIP over gRPC >= 1.5x HTTP/JSON throughput"]
-    assert grpc.met is None and grpc.ours == "no gRPC endpoint yet"
+    assert grpc.met is None and grpc.ours == "no gRPC run"
     assert verdict(result).startswith("not fully checked (1 of")
 
 
@@ -157,3 +157,19 @@ def test_a_slow_single_request_misses_the_absolute_latency_goal():
     results = [r for r in lean() if (r.system, r.concurrency) != (OURS, 1)] + [run(OURS, 1, 1500, 2.0)]
     by_goal = {c.goal: c for c in full_checks(results)}
     assert by_goal["c=1: p50 <= 0.25 ms"].met is False and by_goal["c=1: p50 <= 0.25 ms"].ours == "p50 0.667 ms"
+
+
+def test_grpc_throughput_is_judged_against_our_http_run_and_a_missing_client_is_not_checked():
+    goal = "c=32: OIP over gRPC >= 1.5x HTTP/JSON throughput"
+
+    def judged(results, not_run=None):
+        checks = goal_checks(results, not_run or {}, OURS, BASE, [PEER], LEVELS, UNBATCHED, grpc="grpc")
+        return next(c for c in checks if c.goal == goal)
+
+    slow = judged([*lean(), run("grpc", 32, 3000, 9.0)])
+    assert slow.met is False and slow.ours == "3,000 req/s" and slow.other == "9,000 req/s"
+    assert judged([*lean(), run("grpc", 32, 14000, 9.0)]).met is True
+    # the median of 3,000 and 14,000 is 8,500: under 1.5x 9,000
+    assert judged(combine_rounds([*lean(), run("grpc", 32, 3000, 9.0), run("grpc", 32, 14000, 9.0)])).met is False
+    not_built = judged(lean(), {"grpc": "ghz is not built"})
+    assert not_built.met is None and not_built.ours == "not run: ghz is not built"

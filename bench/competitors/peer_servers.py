@@ -38,6 +38,8 @@ class ServerLaunch:
     """How the system is configured (batching, workers), for the tables."""
     ready_timeout_s: float = 60.0
     """How long the server may take to become ready."""
+    grpc_port: int | None = None
+    """Set for a run over OIP gRPC (loaded with ghz on this port, not with wrk over HTTP)."""
 
     @property
     def infer_url(self) -> str:
@@ -61,18 +63,24 @@ def peer_python(peer: str, venvs: Path = VENVS) -> Path:
     return python
 
 
-def flywheel_launch(python: str, repository: Path, port: int, batching: bool, workers: int = 1) -> ServerLaunch:
-    """Our server (serving/server.py) on a Triton-layout repository."""
+def flywheel_launch(
+    python: str, repository: Path, port: int, batching: bool, workers: int = 1, grpc_port: int | None = None
+) -> ServerLaunch:
+    """Our server (serving/server.py) on a Triton-layout repository; with `grpc_port`, loaded over OIP gRPC."""
     argv = [python, "-m", "serving.server", "--repository", str(repository), "--port", str(port)]
     argv += ["--log-level", "WARNING"]
     if not batching:
         argv.append("--no-dynamic-batching")
     if workers > 1:
         argv += ["--workers", str(workers)]
-    mode = "batching on" if batching else "batching off"
+    if grpc_port:
+        argv += ["--grpc-port", str(grpc_port)]
+    mode = ("OIP gRPC, " if grpc_port else "") + ("batching on" if batching else "batching off")
     name = f"flywheel server ({mode}{f', {workers} workers' if workers > 1 else ''})"
     note = "dynamic batching, queue delay 0" if batching else "one model run per request"
-    return ServerLaunch(name, argv, port, "/v2/health/ready", note=note)
+    if grpc_port:
+        note += "; ghz, one HTTP/2 connection"
+    return ServerLaunch(name, argv, port, "/v2/health/ready", note=note, grpc_port=grpc_port)
 
 
 def fastapi_launch(python: str, model_path: Path, port: int) -> ServerLaunch:
