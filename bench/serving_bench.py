@@ -45,7 +45,9 @@ from bench.competitors.peer_servers import (
     pytriton_launch,
 )
 from bench.ghz_load import GhzUnavailable, ghz_binary, run_ghz
+from bench.serving_profile import Profile, profile_load, profile_table
 from bench.serving_report import (
+    GOAL_CONCURRENCY,
     GRPC_RATIO,
     SINGLE_P50_MS,
     UNBATCHED_CPU_RATIO,
@@ -251,7 +253,7 @@ def measure(
     """Start one system (on the server CPUs), check its answer, warm it up, and run wrk (on the client CPUs) at each
     concurrency; a failure is recorded in `outcome["not_run"]` (never dropped silently)."""
     outcome["notes"].setdefault(launch.system, launch.note)
-    launch = dataclasses.replace(launch, argv=pinned(launch.argv, pinning.server))
+    launch = dataclasses.replace(launch, argv=pinned(launch.argv, launch.server_cpus or pinning.server))
     results: list[LoadResult] = []
     log = logs / (launch.system.split(" (")[0].replace(" ", "_").replace("+", "") + f"-{launch.port}.log")
     if launch.grpc_port:
@@ -348,6 +350,49 @@ def http_benchmarks(
     return results, systems, outcome["not_run"], outcome["notes"], loads
 
 
+def profiles(
+    repository: Path, model_path: Path, duration: int, pinning: Pinning, work: Path
+) -> tuple[list[Profile], str]:
+    """py-spy profiles of our server (batching on): over HTTP/JSON at concurrency 1 and over gRPC at
+    GOAL_CONCURRENCY, the two goals it misses; returns them, or none and the reason."""
+    body = request_body()
+    expected = expected_scores(model_path, body)
+    python = sys.executable
+    runs = [(flywheel_launch(python, repository, free_port(), batching=True), 1)]
+    try:
+        ghz_binary()
+        runs.append((flywheel_launch(python, repository, free_port(), True, grpc_port=free_port()), GOAL_CONCURRENCY))
+    except GhzUnavailable:
+        pass
+    found = []
+    try:
+        for launch, concurrency in runs:
+            wait_for_quiet(pinning)
+            pinned_launch = dataclasses.replace(launch, argv=pinned(launch.argv, pinning.server))
+            with Served(pinned_launch, work / "logs" / f"profile-{launch.port}.log") as served:
+                pid = served.process.pid
+                if launch.grpc_port:
+                    address = f"127.0.0.1:{launch.grpc_port}"
+                    check_grpc_answer(address, body, expected)
+                    run_ghz(address, body, 8, WARMUP_S, launch.system, pid, pinning.client)
+
+                    def load(address=address, launch=launch, pid=pid, concurrency=concurrency):
+                        return run_ghz(address, body, concurrency, duration, launch.system, pid, pinning.client)
+                else:
+                    check_answer(launch.infer_url, body, expected)
+                    run_wrk(launch.infer_url, body, 8, WARMUP_S, launch.system, pid, pinning.client)
+
+                    def load(launch=launch, pid=pid, concurrency=concurrency):
+                        return run_wrk(
+                            launch.infer_url, body, concurrency, duration, launch.system, pid, pinning.client
+                        )
+
+                found.append(profile_load(launch.system, pid, concurrency, duration, load))
+    except (RuntimeError, ValueError, OSError) as exc:
+        return found, str(exc).splitlines()[0][:300]
+    return found, ""
+
+
 def engine_benchmarks(
     model: torch.nn.Module, config, work: Path, holdout, finetune
 ) -> tuple[list[list], list[list], float]:
@@ -410,6 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--allow-loaded", action="store_true", help="run on a busier machine anyway; the page is marked LOADED"
     )
+    parser.add_argument(
+        "--no-profile", dest="profile", action="store_false", help="skip the py-spy profile of where the CPU goes"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "serving.md", help="markdown output")
     args = parser.parse_args(argv)
     if args.rounds < 1:
@@ -436,6 +484,17 @@ def main(argv: list[str] | None = None) -> int:
         repository, work / "fp32-opt.onnx", args.duration, args.workers, competitors, work, args.rounds, pinning
     )
     results = combine_rounds(every_round)
+    profiled, profile_problem = (
+        profiles(repository, work / "fp32-opt.onnx", args.duration, pinning, work)
+        if args.profile
+        else ([], "--no-profile")
+    )
+    if profiled:
+        profile_section = profile_table(profiled)
+        if profile_problem:
+            profile_section += f"\n\nThe other profile did not run: {profile_problem}"
+    else:
+        profile_section = f"Not profiled: {profile_problem}"
     peers = list(PEERS.values())
     checks = goal_checks(results, not_run, OURS, BASELINE, peers, CONCURRENCY, OURS_UNBATCHED, grpc=OURS_GRPC)
     cpu = cpu_table(systems, results, not_run, BASELINE, CONCURRENCY)
@@ -516,6 +575,15 @@ The headline: what one request costs the server's whole process tree, whatever t
 
 {latency}
 {not_run_lines}
+## Where the time goes (py-spy)
+
+Our server (batching on, one worker) profiled under the loads of the goals it misses, in a run of its own after the
+rounds: the event-loop thread's CPU per request (from /proc) split by the share of py-spy's samples (250 per second,
+non-blocking) in each stage, and the other threads' CPU per request from /proc. A stage holds what it calls: the
+ONNX Runtime row includes the wrapper's input checks, the gRPC row the library's Python and Cython layers.
+
+{profile_section}
+
 ## Every run
 
 {markdown_table(RUN_COLUMNS, http_rows)}

@@ -40,6 +40,9 @@ class ServerLaunch:
     """How long the server may take to become ready."""
     grpc_port: int | None = None
     """Set for a run over OIP gRPC (loaded with ghz on this port, not with wrk over HTTP)."""
+    server_cpus: str | None = None
+    """CPUs (taskset list) for this system instead of the benchmark's server CPUs: a multi-worker server spreads
+    over every core, sharing the client's."""
 
     @property
     def infer_url(self) -> str:
@@ -80,7 +83,10 @@ def flywheel_launch(
     note = "dynamic batching, queue delay 0" if batching else "one model run per request"
     if grpc_port:
         note += "; ghz, one HTTP/2 connection"
-    return ServerLaunch(name, argv, port, "/v2/health/ready", note=note, grpc_port=grpc_port)
+    every_core = f"0-{(os.cpu_count() or 1) - 1}" if workers > 1 else None
+    if every_core:
+        note += f"; {workers} workers (SO_REUSEPORT) on CPUs {every_core}, sharing the client's"
+    return ServerLaunch(name, argv, port, "/v2/health/ready", note=note, grpc_port=grpc_port, server_cpus=every_core)
 
 
 def fastapi_launch(python: str, model_path: Path, port: int) -> ServerLaunch:
