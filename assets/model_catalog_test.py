@@ -44,3 +44,14 @@ def test_several_models_load_and_a_serving_name_claimed_twice_is_refused():
     claimed = f"model '{EU}', field 'served_name': '{EXAMPLE.served_name}' is claimed by 2"
     with pytest.raises(DeclarationError, match=claimed):
         load_declarations("assets.model_catalog_test:CLASH")
+
+
+def test_training_aims_for_the_gates_direction_expectations():
+    from assets.model_training import ModelTrainingConfig, training_inputs
+
+    numeric = EXAMPLE.spec.numeric
+    declared = dataclasses.replace(EXAMPLE, gate=GateDeclaration(increasing=(numeric[0],), decreasing=(numeric[1],)))
+    training_config, _ = training_inputs(declared, ModelTrainingConfig(training_config="tiny"))
+    assert training_config.monotone == {numeric[0]: 1, numeric[1]: -1}
+    plain, _ = training_inputs(dataclasses.replace(EXAMPLE, gate=GateDeclaration()), ModelTrainingConfig())
+    assert plain.monotone == {}

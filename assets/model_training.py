@@ -5,6 +5,7 @@ spec and training config come from the declaration.
 """
 
 import base64
+import dataclasses
 import os
 import subprocess
 import tempfile
@@ -107,6 +108,10 @@ def training_inputs(model: ModelDeclaration, config: ModelTrainingConfig) -> tup
     training_config = load_config(name).with_trainer(enable_progress_bar=False)
     if config.devices:
         training_config = training_config.with_trainer(devices=config.devices)
+    # The gate's direction expectations are trained for, not only checked (a model retrained on drifted labels
+    # otherwise may bend a risk signal the wrong way on some rows and be refused, keeping a stale champion).
+    monotone = {name: 1 for name in model.gate.increasing} | {name: -1 for name in model.gate.decreasing}
+    training_config = dataclasses.replace(training_config, monotone={**monotone, **training_config.monotone})
     return training_config, spec_of(model, config.feature_spec)
 
 

@@ -33,7 +33,7 @@ STAGES: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("routing, batcher, rollout bookkeeping", lambda stack: "serving/" in stack),
 )
 """(stage, test on a sample's folded stack): the first matching stage takes the sample."""
-EVENT_LOOP = "event loop and socket I/O (uvloop, in C)"
+EVENT_LOOP = "event loop, socket I/O and C code with no Python frame (uvloop; gRPC's Cython core)"
 OTHER = "other Python"
 
 

@@ -73,10 +73,14 @@ class OptimConfig:
     handling). The model subtracts log(pos_weight) from its logit at inference so scores stay calibrated."""
     max_pos_weight: float = 100.0
     """Upper bound on the automatic pos_weight (a handful of positives must not dominate the loss)."""
+    monotone_weight: float = 1.0
+    """Weight of the penalty on slopes against TrainingConfig.monotone (0 turns it off)."""
 
     def __post_init__(self) -> None:
         if self.learning_rate <= 0 or self.batch_size < 1 or self.epochs < 1:
             raise ValueError("learning_rate, batch_size and epochs must be positive")
+        if self.monotone_weight < 0:
+            raise ValueError(f"monotone_weight must be >= 0, got {self.monotone_weight}")
         if self.pos_weight is not None and self.pos_weight <= 0:
             raise ValueError(f"pos_weight must be positive or null, got {self.pos_weight}")
 
@@ -134,8 +138,15 @@ class TrainingConfig:
     """Optimiser, batch and loss settings."""
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     """Devices, precision and logging."""
+    monotone: dict[str, int] = field(default_factory=dict)
+    """Numeric feature -> +1 (the score must not fall as it rises) or -1 (must not rise): the slope of the logit
+    along the feature is penalised on every training row where it points the other way (Gupta et al.'s pointwise
+    monotonicity loss). The model declaration's gate expectations fill it, so what the gate's direction tests check
+    is also what training aims for."""
 
     def __post_init__(self) -> None:
+        if bad := {name: sign for name, sign in self.monotone.items() if sign not in (1, -1)}:
+            raise ValueError(f"monotone directions must be +1 or -1, got {bad}")
         if not 0 < self.recall_at_fpr < 1:
             raise ValueError(f"recall_at_fpr must lie in (0, 1), got {self.recall_at_fpr}")
         if self.optim.batch_size % self.trainer.world_size:

@@ -150,6 +150,15 @@ class EpochHistory(Callback):
                 self.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in pl_module.net.state_dict().items()})
 
 
+def monotone_columns(config: TrainingConfig, spec: FeatureSpec) -> dict[int, int]:
+    """config.monotone as numeric column index -> direction; a name that is not a numeric feature is an error."""
+    numeric = list(spec.numeric)
+    unknown = [name for name in config.monotone if name not in numeric]
+    if unknown:
+        raise ValueError(f"monotone names {unknown}, which are not numeric features of the spec ({numeric})")
+    return {numeric.index(name): sign for name, sign in config.monotone.items()}
+
+
 def train(
     config: TrainingConfig, spec: FeatureSpec, data_path: str | Path, output_dir: str | Path
 ) -> TrainingResult | None:
@@ -163,7 +172,7 @@ def train(
     net = build_model(spec, config.model)
     net.set_normalisation(data.numeric_mean, data.numeric_std)
     net.set_positive_weight(data.pos_weight)
-    module = ScoringModule(net, config.optim, data.pos_weight, config.recall_at_fpr)
+    module = ScoringModule(net, config.optim, data.pos_weight, config.recall_at_fpr, monotone_columns(config, spec))
     history = EpochHistory(select_best=config.trainer.select_best_epoch)
     settings = trainer_settings(config.trainer)
     trainer = L.Trainer(

@@ -93,3 +93,38 @@ def test_cpu_never_pretends_to_mixed_precision_or_gpu():
     assert trainer_settings(load_config("tiny").with_trainer(strategy="ddp").trainer)["strategy"] == "ddp"
     with pytest.raises(ValueError, match="strategy must be auto or ddp"):
         load_config("tiny").with_trainer(strategy="fsdp")
+
+
+def _direction_share(result: TrainingResult, data_path, feature: str) -> float:
+    """Share of test rows whose score does not fall when `feature` rises by one standard deviation."""
+    from training.behaviour import BehaviourExpectations, direction_test
+    from training.training_data import read_training_set
+
+    frame = read_training_set(data_path, SPEC)
+    return direction_test(result.load_model(), SPEC, frame, feature, +1, BehaviourExpectations()).value
+
+
+def test_a_declared_direction_is_trained_for_even_against_the_data(data_path, tmp_path):
+    # The synthetic signal lowers the risk as x1 rises; declaring x1 as a risk signal must bend the model to it.
+    config = load_config("tiny").with_trainer(enable_progress_bar=False)
+    free = train(config, SPEC, data_path, tmp_path / "free")
+    strong = dataclasses.replace(config.optim, monotone_weight=20.0)
+    bent = dataclasses.replace(config, monotone={"x1": 1}, optim=strong)
+    bound = train(bent, SPEC, data_path, tmp_path / "bound")
+    assert _direction_share(free, data_path, "x1") < 0.5
+    assert _direction_share(bound, data_path, "x1") > 0.9
+    assert "train_monotone_penalty" in bound.history[-1] and "train_monotone_penalty" not in free.history[-1]
+    assert bound.test["roc_auc"] > 0.7  # x0 and c0 still carry the signal
+
+
+def test_monotone_declarations_are_checked():
+    config = load_config("tiny")
+    with pytest.raises(ValueError, match="must be \\+1 or -1"):
+        dataclasses.replace(config, monotone={"x0": 2})
+    with pytest.raises(ValueError, match="monotone_weight"):
+        dataclasses.replace(config.optim, monotone_weight=-1.0)
+    from training.train import monotone_columns
+
+    assert monotone_columns(dataclasses.replace(config, monotone={"x2": -1, "x0": 1}), SPEC) == {2: -1, 0: 1}
+    with pytest.raises(ValueError, match="not numeric features"):
+        monotone_columns(dataclasses.replace(config, monotone={"c0": 1}), SPEC)
