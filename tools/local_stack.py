@@ -360,6 +360,21 @@ def rollout_decisions(dagster_home: Path, model: str, since: float) -> list[dict
     return decisions
 
 
+ROLLOUT_ENDS = ("complete", "rollback")
+"""serving.rollout_controller's COMPLETE and serving.rollout_policy's ROLLBACK: a rollout's last decision."""
+
+
+def settled_rollout_decisions(dagster_home: Path, model: str, since: float, timeout_s: float = 120.0) -> list[dict]:
+    """rollout_decisions once the rollout has ended (or after `timeout_s`): the server serves a new version at 100%
+    as soon as the rollout sensor's tick sets its weights, a moment before Dagster records that tick's "complete"."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        decisions = rollout_decisions(dagster_home, model, since)
+        if (decisions and decisions[-1]["decision"] in ROLLOUT_ENDS) or time.monotonic() > deadline:
+            return decisions
+        time.sleep(2)
+
+
 MONITORING_ALERTS = ("FlywheelFeatureDrift", "FlywheelLabeledQualityDrop", "FlywheelAutomaticRollback")
 """The model alerts the main job reports: how each went in the stack's Prometheus, and what reached the pager."""
 
@@ -723,7 +738,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
 
             watched = loop.get("model") or args.wait_for
-            if watched:  # also when the loop did not close: a rollback or a held stage says why
+            if watched and loop["closed"]:
+                loop["rollout"] = settled_rollout_decisions(stack.dagster_home, watched, drift_started)
+            elif watched:  # the loop did not close: a rollback or a held stage says why
                 loop["rollout"] = rollout_decisions(stack.dagster_home, watched, drift_started)
             try:
                 summary["alerts"] = alerts_seen(stack, drift_started)
