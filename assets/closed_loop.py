@@ -186,7 +186,7 @@ def _reference_files(registered, frame: pd.DataFrame, model: ModelDeclaration) -
         # days, when every entity is new), so that the windows are not too small to see anything.
         recent = frame.iloc[len(frame) // 4 :]
     half = len(recent) // 2
-    profile = build_reference_profile(recent.iloc[:half], spec)
+    profile = build_reference_profile(recent.iloc[:half], spec, exempt=frozenset(model.drift.exempt))
     window_rows = min(model.drift.window_rows, max((len(recent) - half) // MIN_CALIBRATION_WINDOWS, _MIN_WINDOW_ROWS))
     if (len(recent) - half) // window_rows < MIN_CALIBRATION_WINDOWS:
         raise dg.Failure(

@@ -16,17 +16,32 @@ import pandas as pd
 
 from features.spec import FeatureSpec
 from monitoring.drift_statistics import (
+    ANDERSON_DARLING,
     CATEGORICAL_STATISTICS,
+    CHI_SQUARE,
+    G_TEST,
     JENSEN_SHANNON,
+    KOLMOGOROV_SMIRNOV,
+    MISSING_RATE,
+    NORMAL_SCORE_SHIFT,
     NUMERIC_STATISTICS,
     PSI,
+    TAIL_RATE,
+    UNKNOWN_RATE,
     WASSERSTEIN,
+    anderson_darling_distance,
     category_fractions,
+    g_statistic,
     jensen_shannon_distance,
+    kolmogorov_smirnov_distance,
+    normal_score_shift,
     numeric_bin_fractions,
+    pearson_chi_square,
     population_stability_index,
     scaled_wasserstein,
+    tail_share,
 )
+from monitoring.multivariate_drift import JOINT, RECONSTRUCTION_ERROR, reconstruction_error
 from monitoring.reference_profile import NumericProfile, ReferenceProfile, check_window_columns, score_values
 
 OK = "ok"
@@ -36,6 +51,15 @@ INSUFFICIENT_DATA = "insufficient_data"
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 SCORE = "score"
+MULTIVARIATE = "multivariate"
+
+SENSOR_FAMILY: dict[str, tuple[str, ...]] = {
+    NUMERIC: NUMERIC_STATISTICS,
+    SCORE: NUMERIC_STATISTICS,
+    CATEGORICAL: CATEGORICAL_STATISTICS,
+    MULTIVARIATE: (RECONSTRUCTION_ERROR,),
+}
+"""Kind of report row -> the statistics the sensors judge it by (the detector family; see drift_statistics)."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +114,9 @@ class FeatureDrift:
     """Every statistic of one feature (or of the score) on the window."""
 
     feature: str
+    """The feature's name, the score column's, or JOINT for the multivariate statistic."""
     kind: str
-    """numeric, categorical or score."""
+    """numeric, categorical, score or multivariate."""
     statistics: tuple[StatisticResult, ...]
     missing_fraction: float
     """Share of the window's rows with no value."""
@@ -144,9 +169,17 @@ class DriftReport:
 
 def _numeric_statistics(values: np.ndarray, profile: NumericProfile) -> dict[str, float]:
     fractions = numeric_bin_fractions(values, np.asarray(profile.bin_edges))
+    grid = np.asarray(profile.quantiles)
+    missing = float(np.isnan(values).mean()) if len(values) else 0.0
     return {
+        KOLMOGOROV_SMIRNOV: kolmogorov_smirnov_distance(values, grid),
+        ANDERSON_DARLING: anderson_darling_distance(values, grid),
+        NORMAL_SCORE_SHIFT: normal_score_shift(values, grid),
         PSI: population_stability_index(np.asarray(profile.bin_fractions), fractions),
-        WASSERSTEIN: scaled_wasserstein(values, np.asarray(profile.quantiles), profile.scale),
+        WASSERSTEIN: scaled_wasserstein(values, grid, profile.scale),
+        TAIL_RATE: tail_share(values, grid),
+        MISSING_RATE: missing,
+        "missing_fraction": missing,
     }
 
 
@@ -160,7 +193,8 @@ def _numeric_values(frame: pd.DataFrame, name: str) -> np.ndarray:
 def window_statistics(
     profile: ReferenceProfile, window: pd.DataFrame, spec: FeatureSpec, exempt: frozenset[str] = frozenset()
 ) -> list[tuple[str, str, dict]]:
-    """(feature, kind, {statistic: value, "missing_fraction": share}) for every feature of the window but `exempt`."""
+    """(feature, kind, {statistic: value, "missing_fraction": share}) for every feature of the window but `exempt`,
+    the score, and the multivariate row (every statistic this package computes, whether the sensors use it or not)."""
     if profile.spec_hash != spec.definition_hash():
         raise ValueError(
             f"the reference profile was built for FeatureSpec {profile.spec_hash}, not {spec.definition_hash()};"
@@ -170,9 +204,7 @@ def window_statistics(
     check_window_columns(window, spec, score_column)
     rows: list[tuple[str, str, dict]] = []
     for name in (n for n in spec.numeric if n not in exempt):
-        values = _numeric_values(window, name)
-        stats = _numeric_statistics(values, profile.numeric[name])
-        rows.append((name, NUMERIC, {**stats, "missing_fraction": float(np.isnan(values).mean())}))
+        rows.append((name, NUMERIC, _numeric_statistics(_numeric_values(window, name), profile.numeric[name])))
     for name, vocabulary in ((n, v) for n, v in spec.categorical.items() if n not in exempt):
         reference = profile.categorical[name]
         if tuple(vocabulary) != reference.vocabulary:
@@ -180,19 +212,27 @@ def window_statistics(
         fractions = category_fractions(window[name].to_numpy(), tuple(vocabulary))
         expected = np.asarray(reference.fractions)
         stats = {
+            CHI_SQUARE: pearson_chi_square(expected, fractions, len(window)),
+            G_TEST: g_statistic(expected, fractions, len(window)),
             PSI: population_stability_index(expected, fractions),
             JENSEN_SHANNON: jensen_shannon_distance(expected, fractions),
+            MISSING_RATE: float(fractions[-1]),
+            UNKNOWN_RATE: float(fractions[-2]),
         }
         rows.append((name, CATEGORICAL, {**stats, "missing_fraction": float(fractions[-1])}))
     if score_column is not None:
         values = score_values(_numeric_values(window, score_column))
-        stats = _numeric_statistics(values, profile.score)
-        rows.append((score_column, SCORE, {**stats, "missing_fraction": float(np.isnan(values).mean())}))
+        rows.append((score_column, SCORE, _numeric_statistics(values, profile.score)))
+    if profile.joint is not None:
+        # Exempt features stay in the encoding: the PCA was fitted with them, and a joint shift is about all of them.
+        error = reconstruction_error(window, profile.joint, profile.grids(), profile.vocabularies())
+        rows.append((JOINT, MULTIVARIATE, {RECONSTRUCTION_ERROR: error, "missing_fraction": 0.0}))
     return rows
 
 
-def statistics_of_kind(kind: str) -> tuple[str, ...]:
-    return CATEGORICAL_STATISTICS if kind == CATEGORICAL else NUMERIC_STATISTICS
+def statistics_of_kind(kind: str, family: dict[str, tuple[str, ...]] | None = None) -> tuple[str, ...]:
+    """The statistics a report row of this kind is judged by in `family` (default: the sensors')."""
+    return (SENSOR_FAMILY if family is None else family).get(kind, ())
 
 
 def evaluate_drift(
@@ -211,24 +251,42 @@ def evaluate_drift(
     if rows < thresholds.window_rows:
         return DriftReport(INSUFFICIENT_DATA, rows, thresholds.window_rows, (), profile.spec_hash)
     newest = window.iloc[rows - thresholds.window_rows :]
+    return judge_statistics(profile, window_statistics(profile, newest, spec, exempt), thresholds, rows)
+
+
+def judge_statistics(
+    profile: ReferenceProfile,
+    statistics: list[tuple[str, str, dict]],
+    thresholds: DriftThresholds,
+    rows: int,
+    family: dict[str, tuple[str, ...]] | None = None,
+) -> DriftReport:
+    """The report of one window's `window_statistics` against the limits of `family`'s statistics (default: the
+    sensors'); the benchmark reuses computed statistics to compare families."""
     features = []
-    for name, kind, values in window_statistics(profile, newest, spec, exempt):
-        reference = _reference_of(profile, name, kind)
+    for name, kind, values in statistics:
+        if not statistics_of_kind(kind, family):
+            continue
         results = []
-        for statistic in statistics_of_kind(kind):
+        for statistic in statistics_of_kind(kind, family):
             limit = thresholds.limit(name, statistic)
             value = values[statistic]
             results.append(StatisticResult(statistic, value, limit, bool(value > limit)))
         features.append(
-            FeatureDrift(name, kind, tuple(results), values["missing_fraction"], reference.missing_fraction)
+            FeatureDrift(
+                name, kind, tuple(results), values["missing_fraction"], reference_missing_fraction(profile, name, kind)
+            )
         )
     status = DRIFT if any(f.fired for f in features) else OK
     return DriftReport(status, rows, thresholds.window_rows, tuple(features), profile.spec_hash)
 
 
-def _reference_of(profile: ReferenceProfile, name: str, kind: str):
+def reference_missing_fraction(profile: ReferenceProfile, name: str, kind: str) -> float:
+    """The reference's missing share of one report row (0 for the multivariate row)."""
     if kind == NUMERIC:
-        return profile.numeric[name]
+        return profile.numeric[name].missing_fraction
     if kind == CATEGORICAL:
-        return profile.categorical[name]
-    return profile.score
+        return profile.categorical[name].missing_fraction
+    if kind == SCORE:
+        return profile.score.missing_fraction
+    return 0.0

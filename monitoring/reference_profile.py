@@ -2,7 +2,8 @@
 
 Per numeric feature (and the score): a quantile grid (for Wasserstein), quantile-bin edges and shares (for PSI)
 and the missing share. Per categorical feature: the share of every vocabulary value, of unknown values and of
-missing values. Built from a frame with the FeatureSpec's columns; drift windows are compared against it.
+missing values. Across features: the PCA that the multivariate statistic reconstructs windows with. Built from a
+frame with the FeatureSpec's columns; drift windows are compared against it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import pandas as pd
 
 from features.spec import FeatureSpec
 from monitoring.drift_statistics import category_fractions, numeric_bin_fractions
+from monitoring.multivariate_drift import ReconstructionProfile, fit_reconstruction
 
-PROFILE_FORMAT = 3
-"""Bumped when the JSON layout or meaning changes; from_json refuses other formats. 2: midpoint quantile grid.
-3: scores profiled at SCORE_RESOLUTION."""
+PROFILE_FORMAT = 4
+"""Bumped when the JSON layout or meaning changes; from_json refuses other formats (the drift_reference asset
+rebuilds a refused champion's). 2: midpoint quantile grid. 3: scores profiled at SCORE_RESOLUTION. 4: the
+multivariate reconstruction profile, and thresholds for the KS/Anderson-Darling/chi-square/missing-rate family."""
 SCORE_RESOLUTION = 1e-6
 """Scores closer than this to 0 or 1 count as that bound in every drift statistic. A confident model scores its
 ordinary rows across many orders of magnitude far below any operating threshold (1e-20 to 1e-8 for the example's
@@ -87,6 +90,8 @@ class ReferenceProfile:
     """Profile of the model's scores on the reference rows, or None when not scored."""
     score_column: str = "score"
     """Column of a window frame that holds the score."""
+    joint: ReconstructionProfile | None = None
+    """The features' PCA for the multivariate statistic, or None (fewer than two encoded columns)."""
     format: int = field(default=PROFILE_FORMAT)
     """Layout version of the JSON."""
 
@@ -113,7 +118,25 @@ class ReferenceProfile:
             categorical=categorical,
             score=score,
             score_column=data["score_column"],
+            joint=_joint_from_dict(data["joint"]) if data.get("joint") else None,
         )
+
+    def grids(self) -> dict[str, np.ndarray]:
+        """Each numeric feature's quantile grid, in FeatureSpec order (the multivariate encoding's inputs)."""
+        return {name: np.asarray(p.quantiles) for name, p in self.numeric.items()}
+
+    def vocabularies(self) -> dict[str, tuple[str, ...]]:
+        return {name: p.vocabulary for name, p in self.categorical.items()}
+
+
+def _joint_from_dict(value: dict) -> ReconstructionProfile:
+    return ReconstructionProfile(
+        features=tuple(value["features"]),
+        columns=tuple(value["columns"]),
+        centers=tuple(value["centers"]),
+        scales=tuple(value["scales"]),
+        components=tuple(tuple(c) for c in value["components"]),
+    )
 
 
 def _numeric_from_dict(value: dict) -> NumericProfile:
@@ -158,9 +181,10 @@ def check_window_columns(frame: pd.DataFrame, spec: FeatureSpec, score_column: s
 
 
 def build_reference_profile(
-    frame: pd.DataFrame, spec: FeatureSpec, score_column: str | None = "score"
+    frame: pd.DataFrame, spec: FeatureSpec, score_column: str | None = "score", exempt: frozenset[str] = frozenset()
 ) -> ReferenceProfile:
-    """Profiles every feature of `spec` (and `score_column` unless None) over the rows of `frame`."""
+    """Profiles every feature of `spec` (and `score_column` unless None) over the rows of `frame`; `exempt` features
+    (left out of drift verdicts) are profiled too but kept out of the multivariate PCA."""
     check_window_columns(frame, spec, score_column)
     if len(frame) == 0:
         raise ValueError("cannot build a reference profile from an empty frame")
@@ -180,6 +204,9 @@ def build_reference_profile(
     score = None
     if score_column is not None:
         score = profile_numeric(score_values(frame[score_column].to_numpy(np.float64)))
+    grids = {name: np.asarray(p.quantiles) for name, p in numeric.items() if name not in exempt}
+    vocabularies = {name: p.vocabulary for name, p in categorical.items() if name not in exempt}
+    joint = fit_reconstruction(frame, grids, vocabularies)
     return ReferenceProfile(
         spec_hash=spec.definition_hash(),
         rows=len(frame),
@@ -187,4 +214,5 @@ def build_reference_profile(
         categorical=categorical,
         score=score,
         score_column=score_column or "score",
+        joint=joint,
     )

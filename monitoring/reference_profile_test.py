@@ -93,3 +93,16 @@ def test_scores_below_the_resolution_are_one_value_to_the_drift_statistics():
     risky = reference.assign(score=np.where(rng.random(len(frame)) < 0.3, 0.5, reference["score"]))
     (score,) = [row for row in window_statistics(profile, risky, SPEC) if row[0] == "score"]
     assert score[2]["psi"] > 0.5, "a shift above the resolution still shows"
+
+
+def test_the_joint_pca_is_saved_with_the_profile_and_leaves_exempt_features_out():
+    profile = build_reference_profile(_frame(5000), SPEC)
+    joint = profile.joint
+    assert joint.features == ("x", "flag", "c") and joint.columns == ("x", "flag", "c=a", "c=b")
+    assert 1 <= len(joint.components) < len(joint.columns)
+    assert all(len(component) == len(joint.columns) for component in joint.components)
+    assert ReferenceProfile.from_json(profile.to_json()) == profile
+    exempt = build_reference_profile(_frame(5000), SPEC, exempt=frozenset({"x"}))
+    assert exempt.joint.features == ("flag", "c")
+    alone = FeatureSpec("id", "ts", "y", numeric=("x",), categorical={})
+    assert build_reference_profile(_frame(), alone).joint is None, "one column has nothing to relate to"

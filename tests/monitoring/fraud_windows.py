@@ -64,3 +64,46 @@ def served_days(config: GeneratorConfig, first_day: int, days: int, known_mercha
     frame = pd.concat(parts, ignore_index=True)
     frame["score"] = stand_in_score(frame)
     return frame
+
+
+# Shifts made on served rows (the generator's scenarios cover the rest): each keeps the rows' order and rescores them.
+
+
+def rescored(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["score"] = stand_in_score(frame)
+    return frame
+
+
+def gradual_inflation(frame: pd.DataFrame, per_day: float = 0.01, from_day: int = 7) -> pd.DataFrame:
+    """Amounts creep up by `per_day` of their value a day from the frame's first row (a slow drift); the rows from
+    day `from_day` of the creep on (the drift a detector should have caught by then)."""
+    days = (frame["event_time"] - frame["event_time"].iloc[0]).dt.total_seconds().to_numpy() / 86_400.0
+    frame = frame.copy()
+    frame["amount"] = frame["amount"].to_numpy() * (1.0 + per_day * days)
+    return rescored(frame.loc[days >= from_day].reset_index(drop=True))
+
+
+def amounts_follow_channel(frame: pd.DataFrame, share: float, channel: str = "ecom", seed: int = 0) -> pd.DataFrame:
+    """A joint shift that leaves both marginals exactly as they were: within each day, `share` of the rows swap
+    amounts among themselves so that those paid through `channel` get the largest ones."""
+    rng = np.random.default_rng(seed)
+    frame = frame.copy()
+    amounts = frame["amount"].to_numpy().copy()
+    on_channel = (frame["channel"] == channel).to_numpy()
+    for day in np.unique(frame["event_time"].dt.floor("D").to_numpy()):
+        rows = np.flatnonzero((frame["event_time"].dt.floor("D") == day).to_numpy() & (rng.random(len(frame)) < share))
+        ordered = np.sort(amounts[rows])[::-1]
+        chosen_on, chosen_off = rows[on_channel[rows]], rows[~on_channel[rows]]
+        amounts[rng.permutation(chosen_on)] = ordered[: len(chosen_on)]
+        amounts[rng.permutation(chosen_off)] = ordered[len(chosen_on) :]
+    frame["amount"] = amounts
+    return rescored(frame)
+
+
+def segment_inflation(frame: pd.DataFrame, category: str = "fuel", factor: float = 1.25) -> pd.DataFrame:
+    """Amounts of one merchant category only inflate by `factor` (a shift confined to one segment)."""
+    frame = frame.copy()
+    hit = (frame["merchant_category"] == category).to_numpy()
+    frame.loc[hit, "amount"] = frame.loc[hit, "amount"] * factor
+    return rescored(frame)
