@@ -224,7 +224,7 @@ def window_statistics(
         values = score_values(_numeric_values(window, score_column))
         rows.append((score_column, SCORE, _numeric_statistics(values, profile.score)))
     if profile.joint is not None:
-        # Exempt features stay in the encoding: the PCA was fitted with them, and a joint shift is about all of them.
+        # The features the PCA was fitted on: a profile built with `exempt` left those out of it already.
         error = reconstruction_error(window, profile.joint, profile.grids(), profile.vocabularies())
         rows.append((JOINT, MULTIVARIATE, {RECONSTRUCTION_ERROR: error, "missing_fraction": 0.0}))
     return rows
