@@ -21,7 +21,7 @@ from monitoring.multivariate_drift import ReconstructionProfile, fit_reconstruct
 PROFILE_FORMAT = 4
 """Bumped when the JSON layout or meaning changes; from_json refuses other formats (the drift_reference asset
 rebuilds a refused champion's). 2: midpoint quantile grid. 3: scores profiled at SCORE_RESOLUTION. 4: the
-multivariate reconstruction profile, and thresholds for the KS/Anderson-Darling/chi-square/missing-rate family."""
+multivariate reconstruction profile (with thresholds for the Anderson-Darling / tail / G / missing / unknown family)."""
 SCORE_RESOLUTION = 1e-6
 """Scores closer than this to 0 or 1 count as that bound in every drift statistic. A confident model scores its
 ordinary rows across many orders of magnitude far below any operating threshold (1e-20 to 1e-8 for the example's
