@@ -2,12 +2,12 @@
 ticks, drift episodes and retraining runs per model.
 
 Nothing changes in the generator, so every alarm is a false one, and every retraining run is one without cause. It
-runs `python -m tools.local_stack --short --drift none --serve-seconds S` (real Kafka, MLflow, Prometheus, the
-server and `dagster dev` with its daemon ticking the sensors), reads each model's drift and retraining snapshots
-(what the drift sensor publishes every tick) while the traffic flows, and writes the counts, with the statistics
-that fired, to a page. The stream's simulated clock runs far ahead of the wall clock (at 300 payments a second a
-card history of 2,000 cards ages by weeks in minutes), so the run also shows how the detectors behave as entities
-age past their training data.
+runs `python -m tools.local_stack --drift none --serve-seconds S` in the `--short` sizes (real Kafka, MLflow,
+Prometheus, the server and `dagster dev` with its daemon ticking the sensors), reads each model's drift and
+retraining snapshots (what the drift sensor publishes every tick) while the traffic flows, and writes the counts,
+with the statistics that fired, to a page. The stream's simulated clock runs far ahead of the wall clock (at 300
+payments a second a card history of 2,000 cards ages by weeks in minutes), so the run also shows how the detectors
+behave as entities age past their training data.
 
 Run: PYTHONPATH=. .venv/bin/python bench/no_drift_run.py [--serve-seconds 1800] [--out docs/bench/no_drift_run.md]
 """
@@ -72,7 +72,9 @@ def run(serve_seconds: float, out: Path) -> str:
     load_before = os.getloadavg()
     state = Path(tempfile.mkdtemp(prefix="flywheel-no-drift-"))
     summary_file = state / "summary.json"
-    cmd = [sys.executable, "-m", "tools.local_stack", "--short", "--drift", "none"]
+    # The --short sizes, spelled out: --short itself fixes the normal traffic at 30 s.
+    cmd = [sys.executable, "-m", "tools.local_stack", "--drift", "none", "--cards", "2000", "--days", "14"]
+    cmd += ["--warmup-seconds", "5", "--sensor-interval", "10"]
     cmd += ["--serve-seconds", str(serve_seconds), "--state-dir", str(state), "--free-ports", "--stop-after"]
     cmd += ["--summary-json", str(summary_file)]
     log = (state / "main_job.log").open("w")
