@@ -180,18 +180,22 @@ def anderson_darling_distance(values: np.ndarray, grid: np.ndarray) -> float:
     return float(np.mean((window - reference) ** 2 / (reference * (1.0 - reference))))
 
 
+def normal_scores(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Each value's mid-rank in the reference grid (clipped half a grid step from 0 and 1) as a standard normal
+    score; NaN for a missing value."""
+    values = np.asarray(values, dtype=np.float64)
+    grid = np.asarray(grid, dtype=np.float64)
+    step = 0.5 / len(grid)
+    return np.where(np.isnan(values), np.nan, norm.ppf(np.clip(mid_cdf(grid, values), step, 1.0 - step)))
+
+
 def normal_score_shift(values: np.ndarray, grid: np.ndarray) -> float:
     """|mean normal score| of the window's present values, each scored by its mid-rank in the reference grid (the van
     der Waerden statistic, per row): the most powerful rank test for a shift of location, which is what inflation
     is; about 0 when nothing moved, whatever the feature's shape. 0 for no present value."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[~np.isnan(values)]
-    if len(values) == 0:
-        return 0.0
-    grid = np.asarray(grid, dtype=np.float64)
-    step = 0.5 / len(grid)
-    levels = np.clip(mid_cdf(grid, values), step, 1.0 - step)
-    return float(abs(np.mean(norm.ppf(levels))))
+    scores = normal_scores(values, grid)
+    scores = scores[~np.isnan(scores)]
+    return float(abs(np.mean(scores))) if len(scores) else 0.0
 
 
 TAIL = 0.005

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
-from monitoring.drift_statistics import mid_cdf
+from monitoring.drift_statistics import normal_scores
 
 EXPLAINED_VARIANCE = 0.65
 """Share of the reference's variance the kept components explain (NannyML's default)."""
@@ -42,17 +41,12 @@ class ReconstructionProfile:
     """Kept principal directions (rows), in the standardised encoded space."""
 
 
-def _normal_scores(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Each value's mid-rank in the reference grid as a standard normal score; missing values score 0 (the median)."""
-    step = 0.5 / len(grid)
-    scores = norm.ppf(np.clip(mid_cdf(grid, values), step, 1.0 - step))
-    return np.where(np.isnan(values), 0.0, scores)
-
-
 def encode(frame: pd.DataFrame, grids: dict[str, np.ndarray], vocabularies: dict[str, tuple[str, ...]]) -> np.ndarray:
     """Rows of `frame` as the encoded matrix (numeric normal scores, then one-hot categories), unstandardised."""
     parts = [
-        _normal_scores(pd.to_numeric(frame[name]).to_numpy(np.float64), grid)[:, None] for name, grid in grids.items()
+        # a missing value scores 0, the reference's median
+        np.nan_to_num(normal_scores(pd.to_numeric(frame[name]).to_numpy(np.float64), grid))[:, None]
+        for name, grid in grids.items()
     ]
     for name, vocabulary in vocabularies.items():
         codes = pd.Categorical(frame[name], categories=list(vocabulary)).codes
